@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * Parsing of the numbers users type: sizes and counts
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+__extension__ typedef unsigned __int128 u128;
+
+static int suffix_shift(char c)
+{
+	static const char units[] = "BKMGTPE";
+	const char *p = c ? strchr(units, toupper((unsigned char)c)) : NULL;
+
+	return p ? (int)(p - units) * 10 : -1;
+}
+
+int parse_size(const char *text, uint64_t *out)
+{
+	const char *p = text;
+	uint64_t whole = 0, frac_num = 0, frac_den = 1;
+	int shift = 0, digits = 0;
+
+	for (; isdigit((unsigned char)*p); p++, digits++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (whole > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		whole = whole * 10 + d;
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			/* beyond 18 decimals nothing can change a whole byte
+			 * count below 2^64 by more than rounding */
+			if (frac_den < 1000000000000000000ULL) {
+				frac_num = frac_num * 10 + (unsigned)(*p - '0');
+				frac_den *= 10;
+			}
+		}
+	}
+	if (digits == 0)
+		return -EINVAL;
+	if (*p) {
+		shift = suffix_shift(*p);
+		if (shift < 0 || p[1])
+			return -EINVAL;
+	} else if (frac_num) {
+		return -EINVAL; /* a fraction of a byte */
+	}
+	if (shift && whole > UINT64_MAX >> shift)
+		return -ERANGE;
+	whole <<= shift;
+	if (frac_num) {
+		/* frac_num / frac_den < 1, so this is < 2^shift <= 2^60 */
+		u128 f = (u128)frac_num << shift;
+		uint64_t extra = (uint64_t)(f / frac_den);
+
+		if (whole > UINT64_MAX - extra)
+			return -ERANGE;
+		whole += extra;
+	}
+	*out = whole;
+	return 0;
+}
+
+int parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 0);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+uint64_t pow2_ceil(uint64_t v)
+{
+	if (v <= 1)
+		return 1;
+	return (uint64_t)1 << (64 - __builtin_clzll(v - 1));
+}
+
+char *format_size(char *buf, unsigned long len, uint64_t v)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB",
+					     "PiB", "EiB" };
+	int u = -1;
+	uint64_t scaled = v;
+
+	while (scaled >= 1024 && u < 5) {
+		scaled /= 1024;
+		u++;
+	}
+	if (u < 0) {
+		snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+	} else {
+		uint64_t unit = (uint64_t)1 << (10 * (u + 1));
+		uint64_t tenths = (v % unit) * 10 / unit;
+
+		if (tenths)
+			snprintf(buf, len, "%llu.%llu %s",
+				 (unsigned long long)scaled,
+				 (unsigned long long)tenths, units[u]);
+		else
+			snprintf(buf, len, "%llu %s",
+				 (unsigned long long)scaled, units[u]);
+	}
+	return buf;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * Peer ids
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "ids.h"
+
+int ids_init(struct ids *ids, uint32_t count)
+{
+	ids->owner = calloc(count, sizeof(*ids->owner));
+	if (!ids->owner)
+		return -ENOMEM;
+	ids->count = count;
+	ids->next = 0;
+	ids->used = 0;
+	return 0;
+}
+
+void ids_deinit(struct ids *ids)
+{
+	free(ids->owner);
+	ids->owner = NULL;
+	ids->count = ids->used = ids->next = 0;
+}
+
+int ids_alloc(struct ids *ids, void *owner)
+{
+	int id;
+
+	if (ids->used == ids->count)
+		return -ENOSPC;
+	while (ids->owner[ids->next])
+		ids->next = (ids->next + 1) % ids->count;
+	id = (int)ids->next;
+	ids->owner[id] = owner;
+	ids->used++;
+	ids->next = (ids->next + 1) % ids->count;
+	return id;
+}
+
+void ids_free(struct ids *ids, int id)
+{
+	if (id < 0 || (uint32_t)id >= ids->count || !ids->owner[id])
+		return;
+	ids->owner[id] = NULL;
+	ids->used--;
+}
+
+void *ids_owner(const struct ids *ids, int id)
+{
+	if (id < 0 || (uint32_t)id >= ids->count)
+		return NULL;
+	return ids->owner[id];
+}

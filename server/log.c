@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * Server logging
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "log.h"
+
+static enum log_target target = LOG_TO_STDERR;
+static int max_level = LOG_NOTICE;
+
+void log_setup(enum log_target t, int level)
+{
+	if (t == LOG_TO_SYSLOG && target != LOG_TO_SYSLOG)
+		openlog("ivshmem-server", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	target = t;
+	max_level = level;
+}
+
+void log_set_level(int level)
+{
+	max_level = level;
+}
+
+bool log_enabled(int level)
+{
+	return level <= max_level;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	static const char *const prefix[] = {
+		[LOG_EMERG] = "error: ", [LOG_ALERT] = "error: ",
+		[LOG_CRIT] = "error: ", [LOG_ERR] = "error: ",
+		[LOG_WARNING] = "warning: ", [LOG_NOTICE] = "",
+		[LOG_INFO] = "", [LOG_DEBUG] = "debug: ",
+	};
+	int saved = errno;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	if (target == LOG_TO_SYSLOG) {
+		vsyslog(level, fmt, ap);
+	} else {
+		fprintf(stderr, "ivshmem-server: %s", prefix[level]);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+	errno = saved;
+}

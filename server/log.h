@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * Server logging: levels are syslog priorities (LOG_ERR .. LOG_DEBUG)
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <syslog.h>
+
+enum log_target {
+	LOG_TO_STDERR, /* "ivshmem-server: warning: text" */
+	LOG_TO_SYSLOG,
+};
+
+void log_setup(enum log_target target, int max_level);
+void log_set_level(int max_level);
+bool log_enabled(int level);
+
+__attribute__((format(printf, 2, 3)))
+void log_msg(int level, const char *fmt, ...);
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

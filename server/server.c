@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * The server: peers, their ids, eventfds and outbound queues
+ *
+ * Every message for a peer goes through its queue (peer_push); queues are
+ * written out when the current event has been handled (settle), and again
+ * whenever a socket becomes writable. Nothing is ever dropped: a peer that
+ * does not read is disconnected once its queue passes the limit, and its
+ * departure is announced like any other.
+ *
+ * A peer that has to go (it left, misbehaved or its queue overflowed) is
+ * marked dropped at once: from then on it gets no messages and new peers
+ * are not told about it, and its departure is queued to every peer that
+ * knew it. It is freed in settle, so that no loop over the peers ever sees
+ * the list change under it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "log.h"
+#include "loop.h"
+#include "outq.h"
+#include "protocol.h"
+#include "server.h"
+
+/* How long a shutdown waits for peers to take their departure notices. */
+#define SHUTDOWN_GRACE 2.0
+/* How long to wait before accepting again after running out of fds. */
+#define ACCEPT_RETRY 0.1
+/* How long to wait before sending again after ETOOMANYREFS. */
+#define SEND_RETRY 0.05
+/* Clients accepted per wake-up, so that one burst cannot starve the rest. */
+#define ACCEPT_BATCH 64
+
+struct peer {
+	struct server *server;
+	struct peer *prev, *next;  /* connect order, while linked */
+	struct peer *next_dirty;   /* has messages to write */
+	struct peer *next_dropped;
+	int sock;
+	int id;
+	pid_t pid;
+	uid_t uid;
+	struct loop_io *io;
+	struct outq queue;
+	size_t farewell;          /* shutdown: next index in s->farewell_ids */
+	bool farewell_done;
+	bool linked;
+	bool dirty;
+	bool announced;           /* the others have been told it joined */
+	bool dropped;
+	struct fdref *vectors[];  /* its eventfds, server->cfg.vectors */
+};
+
+struct server {
+	struct loop *loop;
+	struct server_config cfg;
+	int listen_fd;
+	struct loop_io *listen_io;
+	struct loop_timer *accept_timer;
+	struct loop_timer *send_timer;
+	struct loop_timer *shutdown_timer;
+	struct fdref *shm;
+	struct ids ids;
+	struct peer *first, *last;
+	struct peer *dirty;
+	struct peer *dropped, **dropped_tail;
+	bool broadcasting;
+	bool closing;
+	int *farewell_ids;
+	size_t farewell_count;
+	size_t farewells_pending;
+	struct server_stats stats;
+};
+
+static void settle(struct server *s);
+
+static void mark_dirty(struct peer *p)
+{
+	if (p->dirty)
+		return;
+	p->dirty = true;
+	p->next_dirty = p->server->dirty;
+	p->server->dirty = p;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void peer_drop(struct peer *p, int level, const char *fmt, ...);
+static void farewell_done(struct peer *p);
+
+/* Queues a message for @p; see the top of the file. */
+static void peer_push(struct peer *p, int64_t value, struct fdref *fd)
+{
+	struct server *s = p->server;
+	int r;
+
+	if (p->dropped)
+		return;
+	if (outq_push(&p->queue, value, fd) < 0) {
+		peer_drop(p, LOG_ERR, "out of memory for its queue");
+		return;
+	}
+	s->stats.messages++;
+	mark_dirty(p);
+	if (p->queue.len <= s->cfg.max_queue)
+		return;
+	/* Only what the socket does not take counts. */
+	r = outq_flush(&p->queue, p->sock);
+	if (r == 0 || p->queue.len <= s->cfg.max_queue)
+		return;
+	if (r == -EAGAIN || r == -ETOOMANYREFS)
+		peer_drop(p, LOG_WARNING, "not reading: more than %zu messages "
+			  "waiting (--max-queue)", s->cfg.max_queue);
+	else
+		peer_drop(p, LOG_INFO, "connection lost: %s", strerror(-r));
+}
+
+static void peer_drop(struct peer *p, int level, const char *fmt, ...)
+{
+	struct server *s = p->server;
+	char why[160];
+	va_list ap;
+
+	if (p->dropped)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_msg(level, "peer %d %s", p->id, why);
+
+	p->dropped = true;
+	loop_io_set(p->io, 0);
+	p->next_dropped = NULL;
+	*s->dropped_tail = p;
+	s->dropped_tail = &p->next_dropped;
+	if (level <= LOG_WARNING)
+		s->stats.dropped++;
+	else
+		s->stats.departures++;
+	if (s->closing) {
+		farewell_done(p);
+		return;
+	}
+	/* Announce departures in order; a push that drops another peer
+	 * appends it to the list this loop walks. */
+	if (s->broadcasting)
+		return;
+	s->broadcasting = true;
+	for (struct peer *q = p; q; q = q->next_dropped) {
+		if (!q->announced)
+			continue;
+		for (struct peer *o = s->first; o; o = o->next)
+			peer_push(o, q->id, NULL);
+	}
+	s->broadcasting = false;
+}
+
+/* Discards what a client sent, so that closing gives it a clean end of
+ * stream rather than a reset; bounded, as the client may keep sending. */
+static void discard_input(int sock)
+{
+	char buf[4096];
+
+	for (int i = 0; i < 16; i++)
+		if (recv(sock, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
+static void peer_free(struct peer *p)
+{
+	struct server *s = p->server;
+
+	if (p->linked) {
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			s->first = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+		else
+			s->last = p->prev;
+	}
+	ids_free(&s->ids, p->id);
+	loop_io_free(p->io);
+	discard_input(p->sock);
+	close(p->sock);
+	outq_deinit(&p->queue);
+	for (unsigned int v = 0; v < s->cfg.vectors; v++)
+		fdref_put(p->vectors[v]);
+	free(p);
+}
+
+/* Shutdown: once its queue is empty, a peer is told that all others left. */
+static void farewell_done(struct peer *p)
+{
+	struct server *s = p->server;
+
+	if (p->farewell_done)
+		return;
+	p->farewell_done = true;
+	if (--s->farewells_pending == 0)
+		loop_quit(s->loop);
+}
+
+static int send_farewells(struct peer *p)
+{
+	struct server *s = p->server;
+
+	for (; p->farewell < s->farewell_count; p->farewell++) {
+		int id = s->farewell_ids[p->farewell];
+		int r;
+
+		if (id == p->id)
+			continue;
+		r = proto_send(p->sock, id, -1);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void peer_flush(struct peer *p)
+{
+	struct server *s = p->server;
+	int r;
+
+	r = outq_flush(&p->queue, p->sock);
+	if (r == 0 && s->closing)
+		r = send_farewells(p);
+	if (r == -EAGAIN) {
+		loop_io_set(p->io, LOOP_READ | LOOP_WRITE);
+		return;
+	}
+	if (r == -ETOOMANYREFS) {
+		/* Too many fds in flight for this user: nothing to wait on
+		 * but time, as peers read theirs. */
+		log_debug("peer %d: too many fds in flight, retrying", p->id);
+		loop_io_set(p->io, LOOP_READ);
+		loop_timer_start(s->send_timer, SEND_RETRY);
+		return;
+	}
+	if (r < 0) {
+		peer_drop(p, LOG_INFO, "connection lost: %s", strerror(-r));
+		return;
+	}
+	loop_io_set(p->io, LOOP_READ);
+	if (s->closing)
+		farewell_done(p);
+}
+
+static void on_peer(struct loop_io *io, int events, void *data)
+{
+	struct peer *p = data;
+	char byte;
+	ssize_t n;
+
+	(void)io;
+	if (events & LOOP_READ) {
+		n = recv(p->sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			peer_drop(p, LOG_INFO, "left");
+		else if (n > 0)
+			peer_drop(p, LOG_WARNING, "sent data (clients must not "
+				  "send anything): disconnected");
+		else if (errno != EAGAIN && errno != EINTR)
+			peer_drop(p, LOG_INFO, "connection lost: %s",
+				  strerror(errno));
+	}
+	if ((events & LOOP_WRITE) && !p->dropped)
+		peer_flush(p);
+	settle(p->server);
+}
+
+static void peer_join(struct server *s, int sock)
+{
+	unsigned int nvec = s->cfg.vectors;
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
+	socklen_t len = sizeof(cred);
+	struct peer *p;
+	int id;
+
+	p = calloc(1, sizeof(*p) + nvec * sizeof(p->vectors[0]));
+	if (!p) {
+		log_error("out of memory: refusing a client");
+		goto refuse;
+	}
+	p->server = s;
+	p->sock = sock;
+	p->id = -1;
+	outq_init(&p->queue);
+	id = ids_alloc(&s->ids, p);
+	if (id < 0) {
+		log_warning("no free peer id (all %u in use): refusing a client",
+			    s->cfg.id_count);
+		goto refuse;
+	}
+	p->id = id;
+	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	p->pid = cred.pid;
+	p->uid = cred.uid;
+	for (unsigned int v = 0; v < nvec; v++) {
+		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+		if (fd < 0 || !(p->vectors[v] = fdref_new(fd))) {
+			log_warning("cannot create an eventfd for a new client "
+				    "(pid %d): %s: refusing it", (int)p->pid,
+				    strerror(fd < 0 ? errno : ENOMEM));
+			if (fd >= 0)
+				close(fd);
+			goto refuse;
+		}
+	}
+	p->io = loop_io_new(s->loop, sock, LOOP_READ, on_peer, p);
+	if (!p->io) {
+		log_error("out of memory: refusing a client");
+		goto refuse;
+	}
+	log_info("peer %d joined (pid %d, uid %d)", id, (int)p->pid,
+		 (int)p->uid);
+	s->stats.joins++;
+
+	/* The order of QEMU's server, which QEMU's device relies on. */
+	peer_push(p, PROTO_VERSION, NULL);
+	peer_push(p, id, NULL);
+	peer_push(p, PROTO_SHM_ID, s->shm);
+	for (struct peer *o = s->first; o; o = o->next)
+		for (unsigned int v = 0; v < nvec; v++)
+			peer_push(o, id, p->vectors[v]);
+	p->announced = true;
+	for (struct peer *o = s->first; o; o = o->next) {
+		if (o->dropped)
+			continue;
+		for (unsigned int v = 0; v < nvec; v++)
+			peer_push(p, o->id, o->vectors[v]);
+	}
+	for (unsigned int v = 0; v < nvec; v++)
+		peer_push(p, id, p->vectors[v]);
+
+	if (!p->dropped) {
+		p->linked = true;
+		p->prev = s->last;
+		if (s->last)
+			s->last->next = p;
+		else
+			s->first = p;
+		s->last = p;
+	}
+	return;
+
+refuse:
+	s->stats.refused++;
+	if (p) {
+		ids_free(&s->ids, p->id);
+		for (unsigned int v = 0; v < nvec; v++)
+			fdref_put(p->vectors[v]);
+		loop_io_free(p->io);
+		free(p);
+	}
+	close(sock);
+}
+
+static void pause_accepting(struct server *s, const char *why)
+{
+	log_warning("cannot accept clients: %s; retrying in %g s", why,
+		    ACCEPT_RETRY);
+	loop_io_set(s->listen_io, 0);
+	loop_timer_start(s->accept_timer, ACCEPT_RETRY);
+}
+
+static void on_listen(struct loop_io *io, int events, void *data)
+{
+	struct server *s = data;
+
+	(void)io;
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH && !s->closing; i++) {
+		int fd = accept4(s->listen_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EAGAIN)
+				break;
+			/* the client gave up before we got to it */
+			if (errno == ECONNABORTED || errno == EINTR ||
+			    errno == EPROTO || errno == EPERM)
+				continue;
+			/* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse */
+			pause_accepting(s, strerror(errno));
+			break;
+		}
+		peer_join(s, fd);
+		/* write out and reap before the next join, so that it sees
+		 * exactly the peers that are really there */
+		settle(s);
+	}
+}
+
+static void on_accept_timer(void *data)
+{
+	struct server *s = data;
+
+	if (!s->closing)
+		loop_io_set(s->listen_io, LOOP_READ);
+}
+
+static void on_send_timer(void *data)
+{
+	struct server *s = data;
+
+	for (struct peer *p = s->first; p; p = p->next)
+		if (!(loop_io_events(p->io) & LOOP_WRITE))
+			mark_dirty(p);
+	settle(s);
+}
+
+static void on_shutdown_timer(void *data)
+{
+	struct server *s = data;
+
+	log_warning("%zu peers did not take their departure notices in %g s",
+		    s->farewells_pending, SHUTDOWN_GRACE);
+	loop_quit(s->loop);
+}
+
+/* Writes out queues and frees dropped peers; the end of every event. */
+static void settle(struct server *s)
+{
+	while (s->dirty) {
+		struct peer *p = s->dirty;
+
+		s->dirty = p->next_dirty;
+		p->dirty = false;
+		if (!p->dropped && !(loop_io_events(p->io) & LOOP_WRITE))
+			peer_flush(p);
+	}
+	while (s->dropped) {
+		struct peer *p = s->dropped;
+
+		s->dropped = p->next_dropped;
+		peer_free(p);
+	}
+	s->dropped_tail = &s->dropped;
+}
+
+int server_new(struct server **out, struct loop *loop, int listen_fd,
+	       int shm_fd, const struct server_config *cfg)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int fd = -1;
+
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->cfg = *cfg;
+	s->listen_fd = listen_fd;
+	s->dropped_tail = &s->dropped;
+	if (ids_init(&s->ids, cfg->id_count) < 0)
+		goto fail;
+	fd = fcntl(shm_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0 || !(s->shm = fdref_new(fd)))
+		goto fail;
+	s->accept_timer = loop_timer_new(loop, on_accept_timer, s);
+	s->send_timer = loop_timer_new(loop, on_send_timer, s);
+	s->shutdown_timer = loop_timer_new(loop, on_shutdown_timer, s);
+	s->listen_io = loop_io_new(loop, listen_fd, LOOP_READ, on_listen, s);
+	if (!s->accept_timer || !s->send_timer || !s->shutdown_timer ||
+	    !s->listen_io)
+		goto fail;
+	*out = s;
+	return 0;
+
+fail:
+	if (fd >= 0 && !s->shm)
+		close(fd);
+	server_free(s);
+	return -ENOMEM;
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	s->dirty = NULL; /* nothing more is written */
+	while (s->dropped) {
+		struct peer *p = s->dropped;
+
+		s->dropped = p->next_dropped;
+		peer_free(p);
+	}
+	while (s->first)
+		peer_free(s->first);
+	loop_io_free(s->listen_io);
+	loop_timer_free(s->accept_timer);
+	loop_timer_free(s->send_timer);
+	loop_timer_free(s->shutdown_timer);
+	fdref_put(s->shm);
+	ids_deinit(&s->ids);
+	free(s->farewell_ids);
+	free(s);
+}
+
+void server_shutdown(struct server *s)
+{
+	size_t n = 0;
+
+	if (s->closing) {
+		log_notice("second signal: quitting now");
+		loop_quit(s->loop);
+		return;
+	}
+	s->closing = true;
+	loop_io_set(s->listen_io, 0);
+	loop_timer_stop(s->accept_timer);
+	for (struct peer *p = s->first; p; p = p->next)
+		n++;
+	log_notice("shutting down: telling %zu peers", n);
+	s->farewell_ids = calloc(n ? n : 1, sizeof(*s->farewell_ids));
+	if (!s->farewell_ids) {
+		loop_quit(s->loop);
+		return;
+	}
+	for (struct peer *p = s->first; p; p = p->next) {
+		if (p->dropped)
+			continue;
+		s->farewell_ids[s->farewell_count++] = p->id;
+		s->farewells_pending++;
+		mark_dirty(p);
+	}
+	if (!s->farewells_pending) {
+		loop_quit(s->loop);
+		return;
+	}
+	loop_timer_start(s->shutdown_timer, SHUTDOWN_GRACE);
+	settle(s);
+}
+
+void server_get_stats(const struct server *s, struct server_stats *st)
+{
+	*st = s->stats;
+	st->peers = 0;
+	for (const struct peer *p = s->first; p; p = p->next)
+		st->peers += !p->dropped;
+}

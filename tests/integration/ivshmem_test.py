@@ -1,0 +1,450 @@
+# SPDX-License-Identifier: LGPL-3.0-or-later
+"""Helpers for the integration tests.
+
+Peer is an implementation of the ivshmem protocol written from the spec,
+independent of the C code under test. Server starts the built server.
+Qemu runs qemu-system-x86_64 with an ivshmem device, driven over qtest.
+"""
+
+import itertools
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+SERVER = os.environ.get("IVSHMEM_SERVER", "")
+QEMU = os.environ.get("QEMU", "") or shutil.which("qemu-system-x86_64") or ""
+TIMEOUT = 10.0
+
+_names = itertools.count()
+
+# tests hold thousands of eventfds
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+
+
+def unique_name(prefix="ivshmem-test"):
+    return f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+def wait_until(predicate, timeout=TIMEOUT, interval=0.005, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def eventfd_kick(fd, count=1):
+    os.write(fd, struct.pack("=Q", count))
+
+
+def eventfd_read(fd, timeout=TIMEOUT):
+    """Waits for an eventfd and returns its counter."""
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        raise AssertionError(f"eventfd {fd} was not signalled in {timeout} s")
+    return struct.unpack("=Q", os.read(fd, 8))[0]
+
+
+def eventfd_pending(fd):
+    r, _, _ = select.select([fd], [], [], 0)
+    return bool(r)
+
+
+class ProtocolError(AssertionError):
+    pass
+
+
+class Peer:
+    """A client of an ivshmem server, written from the protocol spec."""
+
+    def __init__(self, path, vectors=None, keep_fds=True, connect=True):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.keep_fds = keep_fds
+        self.id = None
+        self.shm_fd = None
+        self.own = []          # own eventfds, vector order
+        self.peers = {}        # id -> eventfds (or a count without keep_fds)
+        self.order = []        # ids in the order they were first heard of
+        self.events = []       # ("join"|"leave", id) in arrival order
+        self.closed = False    # the server closed the connection
+        if connect:
+            self.sock.connect(path)
+            if vectors is not None:
+                self.handshake(vectors)
+
+    # -- the wire ---------------------------------------------------------
+    def recv(self, timeout=TIMEOUT):
+        """Reads one message: (value, fd or None); None at end of stream."""
+        data = b""
+        fd = None
+        self.sock.settimeout(timeout)
+        while len(data) < 8:
+            msg, fds, flags, _ = socket.recv_fds(self.sock, 8 - len(data), 4)
+            if flags & socket.MSG_CTRUNC:
+                raise ProtocolError("control data truncated")
+            if len(fds) > 1 or (fds and fd is not None):
+                raise ProtocolError(f"{len(fds)} fds in one message")
+            if fds:
+                fd = fds[0]
+            if not msg:
+                if data or fd is not None:
+                    raise ProtocolError("end of stream inside a message")
+                self.closed = True
+                return None
+            data += msg
+        return struct.unpack("<q", data)[0], fd
+
+    def handshake(self, vectors):
+        msg = self.recv()
+        if msg != (0, None):
+            raise ProtocolError(f"expected version 0 without fd, got {msg}")
+        value, fd = self.recv()
+        if fd is not None or not 0 <= value <= 65535:
+            raise ProtocolError(f"expected an id without fd, got {value} {fd}")
+        self.id = value
+        value, fd = self.recv()
+        if value != -1 or fd is None:
+            raise ProtocolError(f"expected -1 with the shm fd, got {value}")
+        self.shm_fd = fd
+        while len(self.own) < vectors:
+            self.handle(self.recv())
+        return self
+
+    def handle(self, msg):
+        if msg is None:
+            raise ProtocolError("server closed the connection")
+        value, fd = msg
+        if value == -1 or value > 65535:
+            raise ProtocolError(f"unexpected value {value}")
+        if value == self.id:
+            if fd is None:
+                raise ProtocolError("told that we left")
+            self.own.append(fd)
+            return
+        if fd is None:
+            if value not in self.peers:
+                raise ProtocolError(f"departure of unknown peer {value}")
+            fds = self.peers.pop(value)
+            if self.keep_fds:
+                for f in fds:
+                    os.close(f)
+            self.events.append(("leave", value))
+            return
+        if value not in self.peers:
+            self.peers[value] = [] if self.keep_fds else 0
+            self.order.append(value)
+            self.events.append(("join", value))
+        if self.keep_fds:
+            self.peers[value].append(fd)
+        else:
+            os.close(fd)
+            self.peers[value] += 1
+
+    def pump(self, timeout=0.0):
+        """Handles every message that arrives within @timeout seconds."""
+        while True:
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if not r:
+                return
+            msg = self.recv()
+            if msg is None:
+                return
+            self.handle(msg)
+
+    def wait_join(self, peer_id, vectors, timeout=TIMEOUT):
+        def known():
+            have = self.peers.get(peer_id, [] if self.keep_fds else 0)
+            return (len(have) if self.keep_fds else have) >= vectors
+        deadline = time.monotonic() + timeout
+        while not known():
+            self.handle(self.recv(max(0.01, deadline - time.monotonic())))
+        count = self.peers[peer_id]
+        return len(count) if self.keep_fds else count
+
+    def wait_leave(self, peer_id, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while ("leave", peer_id) not in self.events:
+            self.handle(self.recv(max(0.01, deadline - time.monotonic())))
+
+    def wait_closed(self, timeout=TIMEOUT):
+        """Reads until the server closes the connection; returns the rest."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = self.recv(max(0.01, deadline - time.monotonic()))
+            except ConnectionResetError:
+                self.closed = True
+                return
+            if msg is None:
+                return
+            self.handle(msg)
+
+    def shm_size(self):
+        return os.fstat(self.shm_fd).st_size
+
+    def close(self):
+        self.sock.close()
+        for f in self.own + ([self.shm_fd] if self.shm_fd is not None else []):
+            os.close(f)
+        if self.keep_fds:
+            for fds in self.peers.values():
+                for f in fds:
+                    os.close(f)
+        self.own, self.peers, self.shm_fd = [], {}, None
+
+
+class Server:
+    """The built ivshmem-server, in the foreground, in a test's directory."""
+
+    def __init__(self, tmpdir, *args, vectors=1, shm_name=None, socket_path=None,
+                 extra_env=None):
+        self.tmpdir = tmpdir
+        self.socket = socket_path or os.path.join(tmpdir, "ivshmem.sock")
+        self.shm_name = shm_name
+        self.args = ["-F", "-S", self.socket, "-n", str(vectors)]
+        if shm_name:
+            self.args += ["-M", shm_name]
+        self.args += list(args)
+        self.logpath = os.path.join(tmpdir, f"server-{next(_names)}.log")
+        self.env = dict(os.environ, **(extra_env or {}))
+        self.proc = None
+
+    def start(self, wait=True, preexec_fn=None):
+        self.logfile = open(self.logpath, "w")
+        self.proc = subprocess.Popen([SERVER] + self.args, stdout=self.logfile,
+                                     stderr=subprocess.STDOUT, env=self.env,
+                                     preexec_fn=preexec_fn)
+        if wait:
+            wait_until(lambda: "listening on" in self.log() or
+                       self.proc.poll() is not None, what="server start")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log()}")
+        return self
+
+    def log(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=TIMEOUT):
+        return wait_until(lambda: re.search(pattern, self.log()), timeout,
+                          what=f"server log /{pattern}/")
+
+    def peer(self, vectors=1, **kw):
+        return Peer(self.socket, vectors=vectors, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.logfile.close()
+        return code
+
+
+def run_server(*args, timeout=TIMEOUT, env=None):
+    """Runs the server to completion: (exit code, stdout, stderr)."""
+    p = subprocess.run([SERVER] + list(args), capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def shm_unlink(name):
+    try:
+        os.unlink(os.path.join("/dev/shm", name))
+    except FileNotFoundError:
+        pass
+
+
+class TestCase(unittest.TestCase):
+    """Gives each test a directory, and stops what it started."""
+
+    def setUp(self):
+        if not SERVER or not os.access(SERVER, os.X_OK):
+            raise RuntimeError("IVSHMEM_SERVER must name the built server")
+        self.tmpdir = tempfile.mkdtemp(prefix="ivshmem-test-")
+        self.addCleanup(shutil.rmtree, self.tmpdir, ignore_errors=True)
+
+    def later(self, fn, *args):
+        """Runs fn(*args) after the test, last registered first."""
+        self.addCleanup(fn, *args)
+
+    def server(self, *args, start=True, **kw):
+        if "shm_name" not in kw and "-m" not in args and "--memfd" not in args:
+            kw["shm_name"] = unique_name()
+        s = Server(self.tmpdir, *args, **kw)
+        self.later(lambda: (s.stop(signal.SIGKILL) if s.proc and
+                            s.proc.poll() is None else None,
+                            kw.get("shm_name") and shm_unlink(kw["shm_name"])))
+        return s.start() if start else s
+
+    def peer(self, server, vectors=1, **kw):
+        p = server.peer(vectors, **kw)
+        self.later(p.close)
+        return p
+
+
+# -- QEMU ----------------------------------------------------------------
+
+PCI_SLOT = 3
+BAR0 = 0xC0000000   # registers
+BAR1 = 0xC0001000   # MSI-X table and PBA
+BAR2 = 0xD0000000   # shared memory, up to 256 MiB here
+MSI_BASE = 0x100000  # guest RAM where MSI-X messages land, 4 bytes a vector
+MSI_DATA = 0x5A000   # data of vector v: MSI_DATA + v
+
+
+class Qemu:
+    """qemu-system-x86_64 with one ivshmem device, no guest, over qtest."""
+
+    def __init__(self, tmpdir, device):
+        if not QEMU:
+            raise RuntimeError("qemu-system-x86_64 not found: run scripts/setup")
+        self.qtest_path = os.path.join(tmpdir, f"qtest-{next(_names)}.sock")
+        self.logpath = os.path.join(tmpdir, f"qemu-{next(_names)}.log")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.qtest_path)
+        listener.listen(1)
+        self.logfile = open(self.logpath, "w")
+        self.proc = subprocess.Popen(
+            [QEMU, "-M", "q35", "-m", "128M", "-display", "none", "-S",
+             "-nodefaults", "-qtest", f"unix:{self.qtest_path}"] + device,
+            stdout=self.logfile, stderr=subprocess.STDOUT)
+        listener.settimeout(TIMEOUT)
+        try:
+            self.sock, _ = listener.accept()
+        except socket.timeout:
+            self.proc.kill()
+            raise AssertionError(f"QEMU did not start: {self.log()}")
+        finally:
+            listener.close()
+        self.sock.settimeout(TIMEOUT)
+        self.buf = b""
+        self.msix_vectors = 0
+
+    def log(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise AssertionError(f"QEMU exited: {self.log()}")
+                self.buf += chunk
+            reply, self.buf = self.buf.split(b"\n", 1)
+            reply = reply.decode()
+            if reply.startswith("IRQ"):
+                continue
+            if not reply.startswith("OK"):
+                raise AssertionError(f"qtest '{line}': {reply}")
+            parts = reply.split()
+            return int(parts[1], 16) if len(parts) > 1 else None
+
+    # PCI configuration space of the device in slot PCI_SLOT
+    def cfg_read(self, offset):
+        self.cmd(f"outl 0xcf8 {0x80000000 | PCI_SLOT << 11 | offset:#x}")
+        return self.cmd("inl 0xcfc")
+
+    def cfg_write(self, offset, value):
+        self.cmd(f"outl 0xcf8 {0x80000000 | PCI_SLOT << 11 | offset:#x}")
+        self.cmd(f"outl 0xcfc {value:#x}")
+
+    def map_bars(self, doorbell=True):
+        """Maps BAR0 and BAR2 (and BAR1 on a doorbell) and enables memory
+        decoding and bus mastering."""
+        self.cfg_write(0x10, BAR0)
+        if doorbell:
+            self.cfg_write(0x14, BAR1)
+        self.cfg_write(0x18, BAR2 | 0xC)  # 64-bit prefetchable
+        self.cfg_write(0x1C, 0)
+        self.cfg_write(0x04, 0x6)          # memory + bus master
+
+    def readl(self, addr):
+        return self.cmd(f"readl {addr:#x}")
+
+    def writel(self, addr, value):
+        self.cmd(f"writel {addr:#x} {value:#x}")
+
+    def readq(self, addr):
+        return self.cmd(f"readq {addr:#x}")
+
+    def writeq(self, addr, value):
+        self.cmd(f"writeq {addr:#x} {value:#x}")
+
+    def iv_position(self):
+        return self.readl(BAR0 + 8)
+
+    def ring(self, peer, vector):
+        self.writel(BAR0 + 12, (peer << 16) | vector)
+
+    def enable_msix(self, vectors):
+        """Points MSI-X vector v at guest RAM (MSI_BASE + 4 v, data
+        MSI_DATA + v) and enables MSI-X, so that an interrupt QEMU receives
+        becomes visible to readl()."""
+        cap = self.cfg_read(0x34) & 0xFF
+        while cap and self.cfg_read(cap) & 0xFF != 0x11:
+            cap = (self.cfg_read(cap) >> 8) & 0xFF
+        if not cap:
+            raise AssertionError("no MSI-X capability")
+        table = self.cfg_read(cap + 4)
+        if table & 7 != 1:
+            raise AssertionError(f"MSI-X table in BAR{table & 7}, not BAR1")
+        base = BAR1 + (table & ~7)
+        for v in range(vectors):
+            self.writel(MSI_BASE + 4 * v, 0)
+            self.writel(base + 16 * v, MSI_BASE + 4 * v)
+            self.writel(base + 16 * v + 4, 0)
+            self.writel(base + 16 * v + 8, MSI_DATA + v)
+            self.writel(base + 16 * v + 12, 0)  # unmasked
+        control = self.cfg_read(cap)
+        self.cfg_write(cap, (control | 1 << 31) & ~(1 << 30))
+        self.msix_vectors = vectors
+
+    def msix_count(self, vector):
+        """1 if an MSI-X message for @vector has landed since the last call."""
+        if self.readl(MSI_BASE + 4 * vector) == MSI_DATA + vector:
+            self.writel(MSI_BASE + 4 * vector, 0)
+            return 1
+        return 0
+
+    def wait_msix(self, vector, timeout=TIMEOUT):
+        wait_until(lambda: self.msix_count(vector), timeout,
+                   what=f"MSI-X vector {vector} in QEMU")
+
+    def quit(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.sock.close()
+        self.logfile.close()
