@@ -9,7 +9,7 @@
 #include "log.h"
 
 static enum log_target target = LOG_TO_STDERR;
-static int max_level = LOG_NOTICE;
+static int max_level = LOG_INFO;
 
 void log_setup(enum log_target t, int level)
 {

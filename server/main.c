@@ -175,7 +175,10 @@ int main(int argc, char **argv)
 	r = options_parse(&opt, argc, argv);
 	if (r != 0)
 		return r > 0 ? 0 : 1;
-	log_setup(LOG_TO_STDERR, opt.verbose ? LOG_DEBUG : LOG_NOTICE);
+	/* a daemon's terminal gets only what went wrong; the rest goes to syslog
+	 * once it runs */
+	log_setup(LOG_TO_STDERR, opt.verbose ? LOG_DEBUG :
+		  opt.foreground ? LOG_INFO : LOG_WARNING);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 
@@ -188,7 +191,7 @@ int main(int argc, char **argv)
 		parent = daemonize();
 		if (parent < 0)
 			goto out;
-		log_setup(LOG_TO_SYSLOG, LOG_NOTICE);
+		log_setup(LOG_TO_SYSLOG, LOG_INFO);
 		r = write_pid_file(opt.pid_file);
 		if (r < 0) {
 			dprintf(parent, "error: cannot write pid file %s: %s",

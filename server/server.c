@@ -72,7 +72,7 @@ struct server {
 	struct fdref *shm;
 	struct ids ids;
 	struct peer *first, *last;
-	struct peer *dirty;
+	struct peer *dirty, **dirty_tail;  /* in the order they got dirty */
 	struct peer *dropped, **dropped_tail;
 	bool broadcasting;
 	bool closing;
@@ -86,11 +86,14 @@ static void settle(struct server *s);
 
 static void mark_dirty(struct peer *p)
 {
+	struct server *s = p->server;
+
 	if (p->dirty)
 		return;
 	p->dirty = true;
-	p->next_dirty = p->server->dirty;
-	p->server->dirty = p;
+	p->next_dirty = NULL;
+	*s->dirty_tail = p;
+	s->dirty_tail = &p->next_dirty;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -438,6 +441,8 @@ static void settle(struct server *s)
 		struct peer *p = s->dirty;
 
 		s->dirty = p->next_dirty;
+		if (!s->dirty)
+			s->dirty_tail = &s->dirty;
 		p->dirty = false;
 		if (!p->dropped && !(loop_io_events(p->io) & LOOP_WRITE))
 			peer_flush(p);
@@ -463,6 +468,7 @@ int server_new(struct server **out, struct loop *loop, int listen_fd,
 	s->cfg = *cfg;
 	s->listen_fd = listen_fd;
 	s->dropped_tail = &s->dropped;
+	s->dirty_tail = &s->dirty;
 	if (ids_init(&s->ids, cfg->id_count) < 0)
 		goto fail;
 	fd = fcntl(shm_fd, F_DUPFD_CLOEXEC, 3);
@@ -490,6 +496,7 @@ void server_free(struct server *s)
 	if (!s)
 		return;
 	s->dirty = NULL; /* nothing more is written */
+	s->dirty_tail = &s->dirty;
 	while (s->dropped) {
 		struct peer *p = s->dropped;
 
