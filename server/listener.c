@@ -177,11 +177,12 @@ int listener_open(struct listener *l, const char *path)
 		close(fd);
 		return r;
 	}
-	if (listen(fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
+	if (listen(fd, SOMAXCONN) < 0 || stat(sun.sun_path, &st) < 0) {
 		r = -errno;
-		log_error("cannot listen on %s: %s", path, strerror(errno));
+		log_error("cannot listen on %s: %s", sun.sun_path,
+			  strerror(errno));
 		close(fd);
-		unlink(path);
+		unlink(sun.sun_path);
 		return r;
 	}
 	l->fd = fd;

@@ -70,6 +70,8 @@ struct server {
 	struct loop_timer *send_timer;
 	struct loop_timer *shutdown_timer;
 	struct fdref *shm;
+	struct fdref **spare;      /* eventfds made ready for the next peer */
+	bool spare_ready;
 	struct ids ids;
 	struct peer *first, *last;
 	struct peer *dirty, **dirty_tail;  /* in the order they got dirty */
@@ -310,18 +312,8 @@ static void peer_join(struct server *s, int sock)
 	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	p->pid = cred.pid;
 	p->uid = cred.uid;
-	for (unsigned int v = 0; v < nvec; v++) {
-		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-
-		if (fd < 0 || !(p->vectors[v] = fdref_new(fd))) {
-			log_warning("cannot create an eventfd for a new client "
-				    "(pid %d): %s: refusing it", (int)p->pid,
-				    strerror(fd < 0 ? errno : ENOMEM));
-			if (fd >= 0)
-				close(fd);
-			goto refuse;
-		}
-	}
+	memcpy(p->vectors, s->spare, nvec * sizeof(p->vectors[0]));
+	s->spare_ready = false;
 	p->io = loop_io_new(s->loop, sock, LOOP_READ, on_peer, p);
 	if (!p->io) {
 		log_error("out of memory: refusing a client");
@@ -371,6 +363,37 @@ refuse:
 	close(sock);
 }
 
+/*
+ * Makes the eventfds of the next peer before accepting it: when fds run out,
+ * clients wait in the listen backlog rather than being accepted and turned
+ * away one after another.
+ */
+static int make_spare(struct server *s)
+{
+	unsigned int v;
+	int r = 0;
+
+	if (s->spare_ready)
+		return 0;
+	for (v = 0; v < s->cfg.vectors; v++) {
+		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+		if (fd < 0 || !(s->spare[v] = fdref_new(fd))) {
+			r = fd < 0 ? -errno : -ENOMEM;
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+	}
+	if (r < 0) {
+		while (v--)
+			fdref_put(s->spare[v]);
+		return r;
+	}
+	s->spare_ready = true;
+	return 0;
+}
+
 static void pause_accepting(struct server *s, const char *why)
 {
 	log_warning("cannot accept clients: %s; retrying in %g s", why,
@@ -386,9 +409,18 @@ static void on_listen(struct loop_io *io, int events, void *data)
 	(void)io;
 	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH && !s->closing; i++) {
-		int fd = accept4(s->listen_fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd, r = make_spare(s);
 
+		if (r < 0) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "cannot create eventfds: %s",
+				 strerror(-r));
+			pause_accepting(s, why);
+			break;
+		}
+		fd = accept4(s->listen_fd, NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EAGAIN)
 				break;
@@ -401,6 +433,9 @@ static void on_listen(struct loop_io *io, int events, void *data)
 			break;
 		}
 		peer_join(s, fd);
+		/* ready for the next one before anyone hears of this one, so
+		 * that the fds in use only change when peers come and go */
+		make_spare(s);
 		/* write out and reap before the next join, so that it sees
 		 * exactly the peers that are really there */
 		settle(s);
@@ -469,7 +504,8 @@ int server_new(struct server **out, struct loop *loop, int listen_fd,
 	s->listen_fd = listen_fd;
 	s->dropped_tail = &s->dropped;
 	s->dirty_tail = &s->dirty;
-	if (ids_init(&s->ids, cfg->id_count) < 0)
+	s->spare = calloc(cfg->vectors + 1, sizeof(*s->spare));
+	if (!s->spare || ids_init(&s->ids, cfg->id_count) < 0)
 		goto fail;
 	fd = fcntl(shm_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0 || !(s->shm = fdref_new(fd)))
@@ -478,6 +514,7 @@ int server_new(struct server **out, struct loop *loop, int listen_fd,
 	s->send_timer = loop_timer_new(loop, on_send_timer, s);
 	s->shutdown_timer = loop_timer_new(loop, on_shutdown_timer, s);
 	s->listen_io = loop_io_new(loop, listen_fd, LOOP_READ, on_listen, s);
+	make_spare(s); /* or before the first accept */
 	if (!s->accept_timer || !s->send_timer || !s->shutdown_timer ||
 	    !s->listen_io)
 		goto fail;
@@ -510,6 +547,10 @@ void server_free(struct server *s)
 	loop_timer_free(s->send_timer);
 	loop_timer_free(s->shutdown_timer);
 	fdref_put(s->shm);
+	if (s->spare_ready)
+		for (unsigned int v = 0; v < s->cfg.vectors; v++)
+			fdref_put(s->spare[v]);
+	free(s->spare);
 	ids_deinit(&s->ids);
 	free(s->farewell_ids);
 	free(s);

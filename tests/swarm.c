@@ -449,6 +449,11 @@ out:
 		pthread_join(floor_tid, NULL);
 		unlink(path);
 	}
+	free(peers);
+	free(counts);
+	free(lat);
+	free(fl.socks);
+	free(fl.efds);
 	if (errors) {
 		fprintf(stderr, "swarm: %lu errors\n", errors);
 		if (use_floor)

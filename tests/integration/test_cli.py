@@ -10,8 +10,8 @@ import subprocess
 import time
 import unittest
 
-from ivshmem_test import (SERVER, TestCase, Peer, run_server, shm_unlink,
-                          unique_name, wait_until)
+from ivshmem_test import (TestCase, Peer, eventfd_kick, eventfd_read,
+                          run_server, shm_unlink, unique_name, wait_until)
 
 F_GET_SEALS = 1034
 F_SEAL_SHRINK, F_SEAL_GROW = 0x2, 0x4
@@ -302,6 +302,39 @@ class Limits(TestCase):
             line = next(l for l in f if l.startswith("Max open files"))
         self.assertEqual(line.split()[3:5], [str(hard), str(hard)])
 
+    def test_out_of_fds_clients_wait_and_peers_keep_working(self):
+        import resource
+        import select
+
+        def lower():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+        srv = self.server(start=False, vectors=1)
+        srv.start(preexec_fn=lower)
+        clients = [Peer(srv.socket) for _ in range(10)]
+        for c in clients:
+            self.later(c.close)
+        srv.wait_log(r"cannot accept clients: .*retrying")
+        time.sleep(0.3)
+        # those that fit were served; the others wait in the backlog
+        served, _, _ = select.select([c.sock for c in clients], [], [], 0)
+        joined = [c.handshake(1) for c in clients if c.sock in served]
+        waiting = [c for c in clients if c.sock not in served]
+        self.assertGreaterEqual(len(joined), 3)
+        self.assertGreater(len(waiting), 0)
+        # the joined peers work: they ring each other
+        a, b = joined[0], joined[1]
+        a.wait_join(b.id, 1)
+        eventfd_kick(a.peers[b.id][0])
+        self.assertEqual(eventfd_read(b.own[0]), 1)
+        # fds free up: waiting clients join, and see the peers that stayed
+        for c in joined[2:]:
+            c.close()
+        for c in waiting[:len(joined) - 2]:
+            c.handshake(1)
+            self.assertIn(a.id, c.order)
+            self.assertIn(b.id, c.order)
+        # nobody was accepted only to be turned away
+        self.assertNotIn("refusing", srv.log())
 
 if __name__ == "__main__":
     unittest.main()
