@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ struct peer {
 	uid_t uid;
 	struct loop_io *io;
 	struct outq queue;
+	size_t slack;             /* its join burst, not counted in the limit
+				   * until its queue first drains */
 	size_t farewell;          /* shutdown: next index in s->farewell_ids */
 	bool farewell_done;
 	bool linked;
@@ -116,11 +119,11 @@ static void peer_push(struct peer *p, int64_t value, struct fdref *fd)
 	}
 	s->stats.messages++;
 	mark_dirty(p);
-	if (p->queue.len <= s->cfg.max_queue)
+	if (p->queue.len <= s->cfg.max_queue + p->slack)
 		return;
 	/* Only what the socket does not take counts. */
 	r = outq_flush(&p->queue, p->sock);
-	if (r == 0 || p->queue.len <= s->cfg.max_queue)
+	if (r == 0 || p->queue.len <= s->cfg.max_queue + p->slack)
 		return;
 	if (r == -EAGAIN || r == -ETOOMANYREFS)
 		peer_drop(p, LOG_WARNING, "not reading: more than %zu messages "
@@ -258,6 +261,7 @@ static void peer_flush(struct peer *p)
 		return;
 	}
 	loop_io_set(p->io, LOOP_READ);
+	p->slack = 0;
 	if (s->closing)
 		farewell_done(p);
 }
@@ -323,7 +327,9 @@ static void peer_join(struct server *s, int sock)
 		 (int)p->uid);
 	s->stats.joins++;
 
-	/* The order of QEMU's server, which QEMU's device relies on. */
+	/* The order of QEMU's server, which QEMU's device relies on. A
+	 * newcomer cannot have read its burst yet: it does not count. */
+	p->slack = SIZE_MAX / 2;
 	peer_push(p, PROTO_VERSION, NULL);
 	peer_push(p, id, NULL);
 	peer_push(p, PROTO_SHM_ID, s->shm);
@@ -339,6 +345,7 @@ static void peer_join(struct server *s, int sock)
 	}
 	for (unsigned int v = 0; v < nvec; v++)
 		peer_push(p, id, p->vectors[v]);
+	p->slack = p->queue.len;
 
 	if (!p->dropped) {
 		p->linked = true;

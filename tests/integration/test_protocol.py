@@ -189,6 +189,32 @@ class Backpressure(TestCase):
                     self.assertEqual(p.wait_join(q.id, 64), 64)
             self.assertEqual(len(p.own), 64)
 
+    def test_peer_that_never_reads_is_dropped_and_announced(self):
+        srv = self.server("--max-queue", "100", vectors=64)
+        first = self.peer(srv, 64, keep_fds=False)
+        stalled = Peer(srv.socket)  # joins, never reads
+        self.later(stalled.close)
+        first.wait_join(1, 64)
+        # each join sends it 64 messages: its socket fills, then its queue
+        late = []
+        for _ in range(12):
+            late.append(self.peer(srv, 64, keep_fds=False))
+            for p in [first] + late:  # the well-behaved keep reading
+                p.pump(0.01)
+        srv.wait_log(r"warning: peer 1 not reading: more than 100 messages")
+        first.wait_leave(1)
+        for p in late:
+            p.pump(0.05)
+        self.assertNotIn("warning: peer 0", srv.log())
+        # everyone who knew it heard it left, and nobody was held up
+        heard = [p for p in late if 1 in p.order]
+        self.assertTrue(heard)
+        for p in heard:
+            p.wait_leave(1)
+        newest = self.peer(srv, 64, keep_fds=False)
+        self.assertNotIn(1, newest.order)
+        self.assertEqual(len(newest.order), 13)
+
 
 class Shutdown(TestCase):
     def test_sigterm_announces_departures_and_cleans_up(self):
