@@ -9,14 +9,16 @@
  * a message about someone else follows them (a server sends one peer's
  * messages back to back), when the peer has as many vectors as the first
  * complete one had (every peer of a server has the same number), or, while
- * that number is still unknown, when the socket has nothing more to read.
+ * that number is still unknown (no peer came before our own vectors), when
+ * the socket has stayed quiet for SETTLE_MS.
  * Only then is the peer reported as joined. Our own vectors come last in
  * the setup: once they are complete the setup is over (SYNCED).
  *
  * A lost server (end of stream, an error, or a protocol violation) turns
  * into departures of every peer and IVSHMEM_SERVER_LOST. With
  * IVSHMEM_RECONNECT a timerfd then drives reconnection with backoff; the
- * handshake runs asynchronously from dispatch, under a timeout.
+ * handshake runs asynchronously from dispatch, under a timeout. While
+ * connected, the same timer measures the quiet of SETTLE_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,9 @@
 #define HANDSHAKE_TIMEOUT_MS 5000
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
+/* How long the socket must stay quiet before vectors whose number is not
+ * known yet are taken as complete. */
+#define SETTLE_MS 20
 /* Messages handled per dispatch, so that a flood cannot starve the rest. */
 #define BATCH 1024
 
@@ -74,7 +79,7 @@ struct doorbell {
 	struct stat mapped;
 	int pending_shm;     /* another object, until ivshmem_remap() */
 	struct stat pending;
-	int timer;           /* reconnection and handshake timeout */
+	int timer;           /* settling; reconnection, handshake timeout */
 	int backoff_ms;
 };
 
@@ -178,6 +183,8 @@ static int peer_add_fd(struct peer *p, int fd)
 	return 0;
 }
 
+static void timer_arm(struct doorbell *d, int ms);
+
 /* ---- the messages ----------------------------------------------------- */
 
 static int filling_count(struct ivshmem *h)
@@ -255,10 +262,12 @@ static int on_departure(struct ivshmem *h, int id)
 		log_error("the server says we left");
 		return -ECONNRESET;
 	}
-	if (d->filling == id)
+	if (d->filling == id) {
 		d->filling = -1; /* never reported, so no departure either */
-	else
-		complete_filling(h);
+		peer_remove(d, id);
+		return 0;
+	}
+	complete_filling(h);
 	if (peer_remove(d, id))
 		front_peer_event(h, id, IVSHMEM_PEER_LEFT);
 	else
@@ -368,10 +377,8 @@ static int receive(struct ivshmem *h, bool until_ready)
 		if (r == -EINTR)
 			continue;
 		if (r == -EAGAIN) {
-			/* nothing more now: with no count to go by, the
-			 * vectors that came are all there are */
-			if (!d->expected)
-				complete_filling(h);
+			if (d->filling >= 0 && !d->expected)
+				timer_arm(d, SETTLE_MS);
 			return 1;
 		}
 		if (r == 0)
@@ -463,7 +470,7 @@ static void lose(struct ivshmem *h, int error)
 		d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ?
 				BACKOFF_MAX_MS : d->backoff_ms * 2;
 	}
-	timer_arm(d, d->backoff_ms);
+	timer_arm(d, d->flags & IVSHMEM_RECONNECT ? d->backoff_ms : 0);
 }
 
 static void reconnect(struct ivshmem *h)
@@ -511,7 +518,10 @@ static int doorbell_process(struct ivshmem *h, uint32_t token)
 	if (token == TOKEN_TIMER) {
 		if (read(d->timer, &expirations, sizeof(expirations)) < 0)
 			return 0; /* disarmed meanwhile */
-		reconnect(h);
+		if (d->state == ST_READY)
+			complete_filling(h); /* quiet for SETTLE_MS */
+		else if (d->flags & IVSHMEM_RECONNECT)
+			reconnect(h);
 		return 1;
 	}
 	if (d->sock < 0)
@@ -718,7 +728,7 @@ int doorbell_open(struct ivshmem **out, const char *socket_path,
 		goto fail;
 	}
 	r = front_control_add(h, d->sock, TOKEN_SOCKET);
-	if (r == 0 && (flags & IVSHMEM_RECONNECT)) {
+	if (r == 0) {
 		d->timer = timerfd_create(CLOCK_MONOTONIC,
 					  TFD_CLOEXEC | TFD_NONBLOCK);
 		r = d->timer < 0 ? -errno :
