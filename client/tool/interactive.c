@@ -184,13 +184,13 @@ static int poll_once(struct session *s, int timeout_ms)
 
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (pfd[0].revents)
-		read_commands(s);
-	if (pfd[1].revents) {
+	if (pfd[1].revents) { /* first: commands see what has come */
 		r = ivshmem_dispatch(s->h, 0);
 		if (r < 0 && r != -EINTR)
 			return r;
 	}
+	if (pfd[0].revents)
+		read_commands(s);
 	return 0;
 }
 
