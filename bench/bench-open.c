@@ -81,55 +81,63 @@ static double bare_connect(struct server *s)
 }
 
 /* The least a client must do: connect and read up to the shared memory,
- * with the protocol module and blocking reads. */
-static double raw_handshake(struct server *s)
+ * with the protocol module and blocking reads. Returns microseconds. */
+static double raw_handshake(const struct sockaddr_un *a)
+{
+	uint64_t start = now_ns();
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct proto_decoder d;
+	struct proto_msg m = { .value = 0, .fd = -1 };
+	double t;
+
+	if (connect(fd, (const struct sockaddr *)a, sizeof(*a)) < 0)
+		exit(1);
+	proto_decoder_init(&d);
+	for (int n = 0; n < 3;) {
+		int r = proto_recv(&d, fd, &m);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN)
+			exit(1);
+		n += r == 1;
+	}
+	t = (double)(now_ns() - start) / 1000.0;
+	close(m.fd);
+	proto_decoder_deinit(&d);
+	close(fd);
+	return t;
+}
+
+static double library(const struct server *s)
+{
+	struct ivshmem *h;
+	uint64_t start = now_ns();
+	double t;
+
+	if (ivshmem_open_doorbell(&h, s->socket, 0) < 0)
+		exit(1);
+	t = (double)(now_ns() - start) / 1000.0;
+	ivshmem_close(h);
+	return t;
+}
+
+/* Medians of the raw handshake and of ours, measured in turns so that
+ * both see the same conditions; *p99 is ours. */
+static void measure(const struct server *s, double *raw, double *ours,
+		    double *p99)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	double t[OPENS];
+	double r[OPENS], o[OPENS];
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", s->socket);
 	for (int i = 0; i < OPENS; i++) {
-		uint64_t start = now_ns();
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct proto_decoder d;
-		struct proto_msg m = { .value = 0, .fd = -1 };
-
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-			exit(1);
-		proto_decoder_init(&d);
-		for (int n = 0; n < 3;) {
-			int r = proto_recv(&d, fd, &m);
-
-			if (r < 0 && r != -EINTR && r != -EAGAIN)
-				exit(1);
-			n += r == 1;
-		}
-		t[i] = (double)(now_ns() - start) / 1000.0;
-		close(m.fd);
-		proto_decoder_deinit(&d);
-		close(fd);
+		r[i] = raw_handshake(&a);
+		usleep(SETTLE_US);
+		o[i] = library(s);
 		usleep(SETTLE_US);
 	}
-	return median(t, OPENS);
-}
-
-static double library(struct server *s, double *worst)
-{
-	double t[OPENS];
-
-	for (int i = 0; i < OPENS; i++) {
-		struct ivshmem *h;
-		uint64_t start = now_ns();
-
-		if (ivshmem_open_doorbell(&h, s->socket, 0) < 0)
-			exit(1);
-		t[i] = (double)(now_ns() - start) / 1000.0;
-		ivshmem_close(h);
-		usleep(SETTLE_US);
-	}
-	*worst = median(t, OPENS); /* sorts */
-	*worst = t[OPENS * 99 / 100];
-	return median(t, OPENS);
+	*raw = median(r, OPENS);
+	*ours = median(o, OPENS);
+	*p99 = o[OPENS * 99 / 100];
 }
 
 int main(void)
@@ -148,8 +156,7 @@ int main(void)
 	}
 	server_init(&s, 1);
 	server_start(&s);
-	raw = raw_handshake(&s);
-	ours = library(&s, &p99);
+	measure(&s, &raw, &ours, &p99);
 	report("open with no peer (median)", "raw handshake", raw, ours, "us");
 	if (pipe(ready) < 0)
 		return 1;
@@ -160,8 +167,7 @@ int main(void)
 		return 1;
 	}
 	bare = bare_connect(&s);
-	raw = raw_handshake(&s);
-	ours = library(&s, &p99);
+	measure(&s, &raw, &ours, &p99);
 	report("open with 100 peers (median)", "bare connect()", bare, ours,
 	       "us");
 	report("open with 100 peers (median)", "raw handshake", raw, ours,

@@ -183,7 +183,7 @@ static int peer_add_fd(struct peer *p, int fd)
 	return 0;
 }
 
-static void timer_arm(struct doorbell *d, int ms);
+static void timer_arm(struct ivshmem *h, int ms);
 
 /* ---- the messages ----------------------------------------------------- */
 
@@ -378,7 +378,7 @@ static int receive(struct ivshmem *h, bool until_ready)
 			continue;
 		if (r == -EAGAIN) {
 			if (d->filling >= 0 && !d->expected)
-				timer_arm(d, SETTLE_MS);
+				timer_arm(h, SETTLE_MS);
 			return 1;
 		}
 		if (r == 0)
@@ -413,15 +413,26 @@ static int connect_socket(struct doorbell *d, int extra_flags)
 	return fd;
 }
 
-static void timer_arm(struct doorbell *d, int ms)
+/* Arms the timer for @ms (0 disarms), creating it on first use. */
+static void timer_arm(struct ivshmem *h, int ms)
 {
+	struct doorbell *d = db(h);
 	struct itimerspec its = {
 		.it_value.tv_sec = ms / 1000,
 		.it_value.tv_nsec = (long)(ms % 1000) * 1000000,
 	};
+	int r = 0;
 
-	if (d->timer >= 0)
-		timerfd_settime(d->timer, 0, &its, NULL);
+	if (d->timer < 0 && ms) {
+		d->timer = timerfd_create(CLOCK_MONOTONIC,
+					  TFD_CLOEXEC | TFD_NONBLOCK);
+		r = d->timer < 0 ? -errno :
+		    front_control_add(h, d->timer, TOKEN_TIMER);
+	}
+	if (r == 0 && d->timer >= 0)
+		r = timerfd_settime(d->timer, 0, &its, NULL) < 0 ? -errno : 0;
+	if (r < 0)
+		log_error("cannot arm a timer: %s", strerror(-r));
 }
 
 static void reset_peers(struct ivshmem *h)
@@ -470,7 +481,7 @@ static void lose(struct ivshmem *h, int error)
 		d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ?
 				BACKOFF_MAX_MS : d->backoff_ms * 2;
 	}
-	timer_arm(d, d->flags & IVSHMEM_RECONNECT ? d->backoff_ms : 0);
+	timer_arm(h, d->flags & IVSHMEM_RECONNECT ? d->backoff_ms : 0);
 }
 
 static void reconnect(struct ivshmem *h)
@@ -489,7 +500,7 @@ static void reconnect(struct ivshmem *h)
 		proto_decoder_init(&d->decoder);
 		r = front_control_add(h, d->sock, TOKEN_SOCKET);
 		if (r == 0) {
-			timer_arm(d, HANDSHAKE_TIMEOUT_MS);
+			timer_arm(h, HANDSHAKE_TIMEOUT_MS);
 			return;
 		}
 	}
@@ -501,7 +512,7 @@ static void reconnected(struct ivshmem *h)
 {
 	struct doorbell *d = db(h);
 
-	timer_arm(d, 0);
+	timer_arm(h, 0);
 	d->was_ready = true;
 	log_info("reconnected as peer %d", d->own_id);
 	front_server_event(h, d->pending_shm >= 0 ?
@@ -708,45 +719,38 @@ int doorbell_open(struct ivshmem **out, const char *socket_path,
 		return -ENAMETOOLONG;
 	}
 	strcpy(d->addr.sun_path, socket_path);
-	r = front_new(&h, &doorbell_ops, d);
-	if (r < 0) {
-		free(d);
-		return r;
-	}
-	h->has_interrupts = true;
 
+	/* connect first: the server prepares our handshake meanwhile */
 	r = connect_socket(d, 0);
 	if (r < 0) {
 		log_error("cannot connect to %s: %s", socket_path,
 			  strerror(-r));
-		goto fail;
+		free(d);
+		return r;
 	}
 	d->sock = r;
 	d->state = ST_VERSION;
-	if (fcntl(d->sock, F_SETFL, O_NONBLOCK) < 0) {
+	r = front_new(&h, &doorbell_ops, d);
+	if (r < 0) {
+		close(d->sock);
+		free(d);
+		return r;
+	}
+	h->has_interrupts = true;
+	if (fcntl(d->sock, F_SETFL, O_NONBLOCK) < 0)
 		r = -errno;
-		goto fail;
-	}
-	r = front_control_add(h, d->sock, TOKEN_SOCKET);
-	if (r == 0) {
-		d->timer = timerfd_create(CLOCK_MONOTONIC,
-					  TFD_CLOEXEC | TFD_NONBLOCK);
-		r = d->timer < 0 ? -errno :
-		    front_control_add(h, d->timer, TOKEN_TIMER);
-	}
+	if (r == 0)
+		r = front_control_add(h, d->sock, TOKEN_SOCKET);
 	if (r == 0)
 		r = handshake(h);
 	if (r < 0) {
 		log_error("no handshake with the server at %s: %s",
 			  socket_path, strerror(-r));
-		goto fail;
+		ivshmem_close(h);
+		return r;
 	}
 	d->was_ready = true;
 	log_debug("connected to %s as peer %d", socket_path, d->own_id);
 	*out = h;
 	return 0;
-
-fail:
-	ivshmem_close(h);
-	return r;
 }
