@@ -200,7 +200,7 @@ int ivshmem_on_interrupt(struct ivshmem *h, int vector,
  * (at least 1). Errors: -ETIMEDOUT; -EINVAL for a vector out of range
  * (known once the server has sent our vectors); -ENOTCONN when the server
  * is lost without IVSHMEM_RECONNECT; -ENOTSUP (plain); -EINTR; -EBUSY when
- * called from a handler.
+ * called from a handler; -ECANCELED when a handler closed the handle.
  */
 int ivshmem_wait(struct ivshmem *h, int vector, int timeout_ms);
 

@@ -338,5 +338,38 @@ class Interactive(ToolTest):
         self.assertIn(b"-S, --socket PATH", out)
 
 
+class Examples(ToolTest):
+    """The examples of docs/library.md, built from the document."""
+
+    def test_doorbell(self):
+        srv = self.server(vectors=2)
+        p = self.peer(srv, 2)
+        t = Tool.__new__(Tool)
+        t.proc = subprocess.Popen([os.environ["EXAMPLE_DOORBELL"],
+                                   srv.socket], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        t.out = b""
+        self.later(t.kill)
+        t.expect(r"our id is 1, the memory has 4194304 bytes\n")
+        t.expect(r"peer 0 joined, with 2 vectors\n")
+        self.assertEqual(eventfd_read(p.own[0]), 1)  # it rang us
+        mem = mmap.mmap(p.shm_fd, p.shm_size())
+        self.assertEqual(mem[:18], b"hello from peer 1\0")
+        mem.close()
+        p.wait_join(1, 2)
+        eventfd_kick(p.peers[1][1])
+        t.expect(r"interrupt on vector 1 \(1\)\n")
+        self.assertEqual(t.finish()[0], OK)
+
+    def test_plain(self):
+        path = os.path.join(self.tmpdir, "plain")
+        for visit in (1, 2):
+            p = subprocess.run([os.environ["EXAMPLE_PLAIN"], path],
+                               capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 0)
+            self.assertEqual(p.stdout.decode(),
+                             f"{path}: 1048576 bytes, visit {visit}\n")
+
+
 if __name__ == "__main__":
     unittest.main()
