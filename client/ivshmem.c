@@ -206,32 +206,44 @@ int ivshmem_vectors(struct ivshmem *h, int peer)
 	return h->ops->vectors(h, peer);
 }
 
-int ivshmem_eventfd(struct ivshmem *h, int peer, int vector)
+/*
+ * The checks of a call on (peer, vector): 1 when @peer is us (and @vector
+ * one of ours), 0 for another peer, or a negative errno.
+ */
+static int target(struct ivshmem *h, int peer, int vector)
 {
 	if (!h || !valid_peer(peer) || !valid_vector(vector))
 		return -EINVAL;
 	if (!h->ops->vectors)
 		return -ENOTSUP;
-	if (is_self(h, peer))
-		return vector < h->vector_count ?
-		       os_source_fd(h->slots[vector].src) : -EINVAL;
-	return h->ops->peer_eventfd ? h->ops->peer_eventfd(h, peer, vector) :
-	       -ENOTSUP;
+	if (!is_self(h, peer))
+		return 0;
+	return vector < h->vector_count ? 1 : -EINVAL;
+}
+
+int ivshmem_eventfd(struct ivshmem *h, int peer, int vector)
+{
+	int r = target(h, peer, vector);
+
+	if (r == 1)
+		return os_source_fd(h->slots[vector].src);
+	if (r == 0 && !h->ops->peer_eventfd)
+		r = -ENOTSUP;
+	return r < 0 ? r : h->ops->peer_eventfd(h, peer, vector);
 }
 
 /* ---- interrupts ------------------------------------------------------- */
 
 int ivshmem_notify(struct ivshmem *h, int peer, int vector)
 {
-	if (!h || !valid_peer(peer) || !valid_vector(vector))
-		return -EINVAL;
-	if (!h->ops->notify)
-		return -ENOTSUP;
+	int r = target(h, peer, vector);
+
+	if (r >= 0 && !h->ops->notify)
+		r = -ENOTSUP;
 	/* Our own vectors are ours whatever the backend: raise them here. */
-	if (is_self(h, peer))
-		return vector < h->vector_count ?
-		       os_source_signal(h->slots[vector].src) : -EINVAL;
-	return h->ops->notify(h, peer, vector);
+	if (r == 1)
+		return os_source_signal(h->slots[vector].src);
+	return r < 0 ? r : h->ops->notify(h, peer, vector);
 }
 
 int ivshmem_get_fd(struct ivshmem *h)

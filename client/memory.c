@@ -44,29 +44,33 @@ static int span(struct ivshmem *h, uint64_t offset, uint64_t len,
 	return 0;
 }
 
-int ivshmem_read(struct ivshmem *h, uint64_t offset, void *buf, size_t len)
+/* Copies @len bytes between @buf and the memory at @offset. */
+static int copy(struct ivshmem *h, uint64_t offset, void *buf, size_t len,
+		bool to_memory)
 {
 	void *p;
 	int r = span(h, offset, len, 1, &p);
 
 	if (r == 0 && !buf && len)
 		r = -EINVAL;
-	if (r == 0 && len)
+	if (r < 0 || !len)
+		return r;
+	if (to_memory)
+		memcpy(p, buf, len);
+	else
 		memcpy(buf, p, len);
-	return r;
+	return 0;
+}
+
+int ivshmem_read(struct ivshmem *h, uint64_t offset, void *buf, size_t len)
+{
+	return copy(h, offset, buf, len, false);
 }
 
 int ivshmem_write(struct ivshmem *h, uint64_t offset, const void *buf,
 		  size_t len)
 {
-	void *p;
-	int r = span(h, offset, len, 1, &p);
-
-	if (r == 0 && !buf && len)
-		r = -EINVAL;
-	if (r == 0 && len)
-		memcpy(p, buf, len);
-	return r;
+	return copy(h, offset, (void *)buf, len, true);
 }
 
 int ivshmem_fill(struct ivshmem *h, uint64_t offset, uint8_t byte,
@@ -113,7 +117,24 @@ ACCESSORS(16)
 ACCESSORS(32)
 ACCESSORS(64)
 
-/* Defines the read-modify-write atomics of one width. */
+/* Defines ivshmem_NAME##bits() on @builtin, which returns the old value. */
+#define RMW(bits, name, builtin)					\
+int ivshmem_##name##bits(struct ivshmem *h, uint64_t offset,		\
+			 uint##bits##_t value, uint##bits##_t *old)	\
+{									\
+	void *p;							\
+	uint##bits##_t prev;						\
+	int r = span(h, offset, bits / 8, bits / 8, &p);		\
+									\
+	if (r < 0)							\
+		return r;						\
+	prev = builtin((uint##bits##_t *)p, value, __ATOMIC_SEQ_CST);	\
+	if (old)							\
+		*old = prev;						\
+	return 0;							\
+}
+
+/* Defines the atomics of one width. */
 #define ATOMICS(bits)							\
 int ivshmem_cas##bits(struct ivshmem *h, uint64_t offset,		\
 		      uint##bits##_t *expected, uint##bits##_t desired)	\
@@ -131,37 +152,8 @@ int ivshmem_cas##bits(struct ivshmem *h, uint64_t offset,		\
 					   __ATOMIC_SEQ_CST);		\
 }									\
 									\
-int ivshmem_fetch_add##bits(struct ivshmem *h, uint64_t offset,	\
-			    uint##bits##_t value, uint##bits##_t *old)	\
-{									\
-	void *p;							\
-	uint##bits##_t prev;						\
-	int r = span(h, offset, bits / 8, bits / 8, &p);		\
-									\
-	if (r < 0)							\
-		return r;						\
-	prev = __atomic_fetch_add((uint##bits##_t *)p, value,		\
-				  __ATOMIC_SEQ_CST);			\
-	if (old)							\
-		*old = prev;						\
-	return 0;							\
-}									\
-									\
-int ivshmem_exchange##bits(struct ivshmem *h, uint64_t offset,		\
-			   uint##bits##_t value, uint##bits##_t *old)	\
-{									\
-	void *p;							\
-	uint##bits##_t prev;						\
-	int r = span(h, offset, bits / 8, bits / 8, &p);		\
-									\
-	if (r < 0)							\
-		return r;						\
-	prev = __atomic_exchange_n((uint##bits##_t *)p, value,		\
-				   __ATOMIC_SEQ_CST);			\
-	if (old)							\
-		*old = prev;						\
-	return 0;							\
-}									\
+RMW(bits, fetch_add, __atomic_fetch_add)					\
+RMW(bits, exchange, __atomic_exchange_n)					\
 									\
 int ivshmem_spin_wait##bits(struct ivshmem *h, uint64_t offset,	\
 			    uint##bits##_t value, int timeout_ms)	\
