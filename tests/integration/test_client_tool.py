@@ -296,11 +296,14 @@ class Interactive(ToolTest):
             t.expect(r"cmd> ")
             return re.search(full.encode(), t.out)
         wait_until(dumped, what="a full dump")
+        t.out = b""
         t.send("int 0 1\n")
-        t.expect(r"cmd> cmd> ")
+        t.expect(r"cmd> ")
         self.assertEqual(eventfd_read(p.own[1]), 1)
         self.assertFalse(eventfd_pending(p.own[0]))
+        t.out = b""
         t.send("int 0 all;int all\n")
+        t.expect(r"cmd> ")  # after both commands
         self.assertEqual(eventfd_read(p.own[0]), 2)
         self.assertEqual(eventfd_read(p.own[1]), 2)
         t.out = b""
