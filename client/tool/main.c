@@ -322,7 +322,7 @@ static int cmd_write(struct ivshmem *h, struct args *a)
 
 static int peer_and_vector(struct args *a, int *peer, int *vector)
 {
-	uint64_t p, v;
+	uint64_t p = 0, v = 0;
 	int r = number(a->argv[0], IVSHMEM_PEER_MAX, &p, "peer");
 
 	if (r == 0)
