@@ -85,7 +85,7 @@ class ToolTest(TestCase):
     def assertFails(self, code, *args, match=None):
         rc, out, err = self.run_tool(*args)
         self.assertEqual(rc, code, f"{args}: {err}")
-        self.assertEqual(len(err.strip().splitlines()) >= 1, True)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
         self.assertTrue(err.startswith("ivshmem-client: "), err)
         if match:
             self.assertRegex(err, match)
