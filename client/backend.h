@@ -35,7 +35,6 @@
 #include "os.h"
 
 struct backend_ops {
-	const char *name;
 	/* Releases everything the backend has, h->mem included. */
 	void (*close)(struct ivshmem *h);
 	int (*own_id)(struct ivshmem *h);
@@ -45,7 +44,8 @@ struct backend_ops {
 	/* The eventfd of another peer's vector (own ones are the front's). */
 	int (*peer_eventfd)(struct ivshmem *h, int peer, int vector);
 	int (*notify)(struct ivshmem *h, int peer, int vector);
-	/* A control source added with @token is ready. */
+	/* A control source added with @token is ready: 1 when it did
+	 * something, 0 when not, or a negative errno that dispatch returns. */
 	int (*process)(struct ivshmem *h, uint32_t token);
 	/* 0 while connected or reconnecting; -ENOTCONN once lost for good. */
 	int (*status)(struct ivshmem *h);
@@ -87,21 +87,24 @@ struct ivshmem {
 	uint64_t wait_count;
 };
 
-/* For the backends' open functions */
+/* For the backends' open functions: a handle with its poller. Once the
+ * backend has set it up, ivshmem_close() undoes it all. */
 int front_new(struct ivshmem **out, const struct backend_ops *ops,
 	      void *backend);
-/* Frees what front_new() made, before the backend's state: for open
- * failures only. */
-void front_free(struct ivshmem *h);
 
+/* Adds our next vector; the front owns @src from here on, even on
+ * failure. */
 int front_vector_add(struct ivshmem *h, os_source src);
-/* Removes (and closes) every vector source. */
+/* Removes (and closes) every vector source: the connection is gone. */
 void front_vectors_clear(struct ivshmem *h);
+/* Watches a source of the backend's own; the backend keeps owning it and
+ * must remove it before closing it. */
 int front_control_add(struct ivshmem *h, os_source src, uint32_t token);
 void front_control_del(struct ivshmem *h, os_source src);
 
 void front_peer_event(struct ivshmem *h, int peer,
 		      enum ivshmem_peer_event event);
+/* SYNCED also marks our number of vectors final (ivshmem_wait's -EINVAL). */
 void front_server_event(struct ivshmem *h, enum ivshmem_server_event event);
 
 /* Backends' open functions */

@@ -656,7 +656,6 @@ static void doorbell_close(struct ivshmem *h)
 }
 
 static const struct backend_ops doorbell_ops = {
-	.name = "doorbell",
 	.close = doorbell_close,
 	.own_id = doorbell_own_id,
 	.peers = doorbell_peers,

@@ -48,7 +48,7 @@ int front_new(struct ivshmem **out, const struct backend_ops *ops,
 	return 0;
 }
 
-void front_free(struct ivshmem *h)
+static void front_free(struct ivshmem *h)
 {
 	if (!h)
 		return;

@@ -21,7 +21,6 @@ static void plain_close(struct ivshmem *h)
 }
 
 static const struct backend_ops plain_ops = {
-	.name = "plain",
 	.close = plain_close,
 };
 
