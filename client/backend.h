@@ -47,7 +47,8 @@ struct backend_ops {
 	/* A control source added with @token is ready: 1 when it did
 	 * something, 0 when not, or a negative errno that dispatch returns. */
 	int (*process)(struct ivshmem *h, uint32_t token);
-	/* 0 while connected or reconnecting; -ENOTCONN once lost for good. */
+	/* 0 while connected or reconnecting; -ENOTCONN once lost for good.
+	 * NULL: always usable (guests). */
 	int (*status)(struct ivshmem *h);
 	int (*remap)(struct ivshmem *h);
 };
