@@ -166,7 +166,8 @@ int ivshmem_notify(struct ivshmem *h, int peer, int vector);
 
 /*
  * An fd that is readable whenever ivshmem_dispatch() has work. Do not read
- * it or close it.
+ * it or close it. Errors: -ENOTSUP where the platform has no such fd
+ * (Windows: call ivshmem_dispatch() or ivshmem_wait()).
  */
 int ivshmem_get_fd(struct ivshmem *h);
 
