@@ -152,6 +152,16 @@ static void test_broken_handshakes(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/* A server that goes silent before the shared memory: 5 s, not forever. */
+static void test_silent_server(void **state)
+{
+	struct fake *f = *state;
+	struct ivshmem *h;
+
+	assert_int_equal(open_with(f, STEPS({ 0, NO_FD, 0 }, { 3, NO_FD, 0 }),
+				   &h), -ETIMEDOUT);
+}
+
 static bool is_lost(struct ivshmem *h, void *arg)
 {
 	return record_has_server(arg, IVSHMEM_SERVER_LOST);
@@ -250,6 +260,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_broken_handshakes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_silent_server, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_join_rules, setup,
 						teardown),
