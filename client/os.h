@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * The platform layer: waiting on interrupt and control sources, the clock
+ *
+ * The only place, with the backends, that knows the operating system.
+ * Linux (os-linux.c): a source is an fd, waited on with epoll; interrupt
+ * sources are eventfds. Windows (later): a source is a HANDLE, waited on
+ * with WaitForMultipleObjects (at most 64); interrupt sources are
+ * auto-reset events, and there is no fd for ivshmem_get_fd().
+ */
+#pragma once
+
+#include <stdint.h>
+
+#ifdef _WIN32
+typedef void *os_source;
+#define OS_NONE ((os_source)0)
+struct os_poller {
+	os_source sources[64];
+	uint64_t tokens[64];
+	int count;
+};
+#else
+typedef int os_source;
+#define OS_NONE (-1)
+struct os_poller {
+	int epfd;
+};
+#endif
+
+int os_poller_init(struct os_poller *p);
+/* Safe to call twice. */
+void os_poller_deinit(struct os_poller *p);
+/* An fd readable when a source is ready; -ENOTSUP where there is none. */
+int os_poller_fd(struct os_poller *p);
+int os_poller_add(struct os_poller *p, os_source src, uint64_t token);
+void os_poller_del(struct os_poller *p, os_source src);
+/*
+ * Waits up to @timeout_ms (-1: forever) for ready sources and writes the
+ * tokens of up to @max of them. Returns how many, 0 on timeout, or a
+ * negative errno (-EINTR).
+ */
+int os_poller_wait(struct os_poller *p, int timeout_ms, uint64_t *tokens,
+		   int max);
+
+/* Takes the pending count of an interrupt source: 0 when none was. */
+int os_source_consume(os_source src, uint64_t *count);
+/* Raises an interrupt source. */
+int os_source_signal(os_source src);
+/* The fd behind a source, or -ENOTSUP. */
+int os_source_fd(os_source src);
+void os_source_close(os_source src);
+
+#ifndef _WIN32
+/* Maps @size bytes of @fd shared, read-write. */
+int os_map(int fd, uint64_t size, void **out);
+void os_unmap(void *mem, uint64_t size);
+#endif
+
+/* A monotonic clock, in milliseconds. */
+uint64_t os_now_ms(void);
+/* The milliseconds left until @deadline (UINT64_MAX: -1, forever). */
+int os_remaining_ms(uint64_t deadline);
+/* The deadline @timeout_ms from now (-1: UINT64_MAX). */
+uint64_t os_deadline(int timeout_ms);
