@@ -484,7 +484,8 @@ static void usage(FILE *out)
 "Without a command: QEMU's interactive ivshmem-client. Type help.\n"
 "\n"
 "  -h, --help             show this help\n"
-"  -v, --verbose          print the library's messages on stderr\n"
+"  -v, --verbose          with a command: the library's messages, on\n"
+"                         stderr; without: QEMU's client's -v lines\n"
 "  -S, --socket PATH      the ivshmem-server's socket\n"
 "                         default " DEFAULT_SOCKET_PATH "\n"
 "      --plain PATH       a plain shared-memory file instead of a server\n"
@@ -636,14 +637,15 @@ int main(int argc, char **argv)
 	r = parse_args(&a, argc, argv);
 	if (r >= 0)
 		return r;
-	if (a.verbose)
-		log_to_stderr();
 	if (a.argc == 0) {
 		if (a.plain_path || a.used)
 			return bad_usage("%s", "these options need a command");
+		/* -v there prints QEMU's client's lines, not the library's */
 		return interactive(a.socket_path ? a.socket_path :
-				   DEFAULT_SOCKET_PATH);
+				   DEFAULT_SOCKET_PATH, a.verbose);
 	}
+	if (a.verbose)
+		log_to_stderr();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
 		if (!strcmp(a.argv[0], commands[i].name))
 			cmd = &commands[i];

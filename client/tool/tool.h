@@ -29,4 +29,4 @@ int fail(int code, const char *fmt, ...);
 void log_to_stderr(void);
 
 /* QEMU's interactive ivshmem-client; returns the exit code. */
-int interactive(const char *socket_path);
+int interactive(const char *socket_path, bool verbose);

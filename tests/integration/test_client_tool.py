@@ -322,6 +322,36 @@ class Interactive(ToolTest):
         rc, err = t.finish()
         self.assertEqual(rc, OK, err)
 
+    def test_verbose_lines_are_qemus(self):
+        # the lines QEMU 7.2's ivshmem-client prints with -v, on stdout
+        srv = self.server(vectors=1)
+        p = self.peer(srv, 1)
+        t = self.tool(["-v", "-S", srv.socket], stdin=subprocess.PIPE)
+        t.expect(re.escape(self.HELP) + r"cmd> connect to client " +
+                 re.escape(srv.socket) + r"\nour_id=1\n"
+                 r"listen on server socket \d+\n"
+                 r"new peer id = 0\n"
+                 r"  new vector 0 \(fd=\d+\) for peer id 0\n"
+                 r"  new vector 0 \(fd=\d+\) for peer id 1\n")
+        p.wait_join(1, 1)
+        t.send("int 0 0\n")
+        t.expect(r"notify peer 0 on vector 0, fd \d+\ncmd> ")
+        self.assertEqual(eventfd_read(p.own[0]), 1)
+        eventfd_kick(p.peers[1][0], 3)
+        t.expect(r"received event on fd \d+ vector 0: 3\n"
+                 r"receive notification from peer_id=1 vector=0\n")
+        q = self.peer(srv, 1)
+        t.expect(r"new peer id = 2\n  new vector 0 \(fd=\d+\) for peer "
+                 r"id 2\n")
+        q.close()
+        t.expect(r"delete peer id = 2\n")
+        srv.stop()
+        t.expect(r"disconnected from server\nconnect to client ")
+        t.proc.stdin.close()
+        rc, err = t.finish()
+        self.assertEqual(rc, OK, err)
+        self.assertIn("cannot connect to server, retry in 1 second\n", err)
+
     def test_no_server(self):
         t = self.tool(["-S", os.path.join(self.tmpdir, "none")],
                       stdin=subprocess.PIPE)
@@ -342,7 +372,7 @@ class Interactive(ToolTest):
 
 
 class Examples(ToolTest):
-    """The examples of docs/library.md, built from the document."""
+    """The examples of README.md, built from the document."""
 
     def test_doorbell(self):
         srv = self.server(vectors=2)
