@@ -108,8 +108,12 @@ void front_peer_event(struct ivshmem *h, int peer,
 /* SYNCED also marks our number of vectors final (ivshmem_wait's -EINVAL). */
 void front_server_event(struct ivshmem *h, enum ivshmem_server_event event);
 
-/* Backends' open functions */
+/* Backends' open functions; pci_* are the guest backend of the platform
+ * (pci-linux.c, windows.c) */
 int plain_open(struct ivshmem **out, const char *path, uint64_t size,
 	       unsigned flags);
 int doorbell_open(struct ivshmem **out, const char *socket_path,
 		  unsigned flags);
+int pci_list(struct ivshmem_pci_device *devices, size_t max);
+int pci_open(struct ivshmem **out, const char *address, unsigned flags);
+int pci_bind_vfio(const char *address);

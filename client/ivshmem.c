@@ -151,6 +151,32 @@ int ivshmem_open_doorbell(struct ivshmem **out, const char *socket_path,
 	return doorbell_open(out, socket_path, flags);
 }
 
+int ivshmem_list_pci(struct ivshmem_pci_device *devices, size_t max)
+{
+	if (!devices && max)
+		return -EINVAL;
+	return pci_list(devices, max);
+}
+
+int ivshmem_open_pci(struct ivshmem **out, const char *address,
+		     unsigned flags)
+{
+	const unsigned cache = IVSHMEM_UNCACHED | IVSHMEM_CACHED;
+
+	if (out)
+		*out = NULL;
+	if (!out || (flags & ~cache) || (flags & cache) == cache)
+		return -EINVAL;
+	return pci_open(out, address, flags);
+}
+
+int ivshmem_bind_vfio(const char *address)
+{
+	if (!address)
+		return -EINVAL;
+	return pci_bind_vfio(address);
+}
+
 void ivshmem_close(struct ivshmem *h)
 {
 	if (!h)

@@ -109,6 +109,58 @@ int ivshmem_open_plain(struct ivshmem **out, const char *path, uint64_t size,
 int ivshmem_open_doorbell(struct ivshmem **out, const char *socket_path,
 			  unsigned flags);
 
+/* ---- inside a guest: the ivshmem PCI devices --------------------------- */
+
+/* An ivshmem PCI device (1af4:1110) as a guest sees it. */
+struct ivshmem_pci_device {
+	char address[16]; /* "0000:00:03.0": domain:bus:device.function */
+	uint64_t size;    /* of the shared memory (BAR2), in bytes; 0: unknown */
+	int doorbell;     /* 1: ivshmem-doorbell, 0: ivshmem-plain, -1: unknown */
+	char driver[32];  /* the driver bound to it, e.g. "vfio-pci"; "": none */
+};
+
+/*
+ * Lists the ivshmem devices of this machine, ordered by PCI address: up to
+ * @max of them in @devices. Returns how many there are, which may be more
+ * than @max (0 on a host, or a guest without one), or a negative errno.
+ * Linux: from sysfs. Windows: the devices of the virtio-win IVSHMEM driver,
+ * ordered by bus number and address; there the type is known only once a
+ * device is open (-1).
+ */
+int ivshmem_list_pci(struct ivshmem_pci_device *devices, size_t max);
+
+/* Flags of ivshmem_open_pci(): how the shared memory is mapped. The
+ * default is write-combined. */
+#define IVSHMEM_UNCACHED 0x10u /* uncached */
+#define IVSHMEM_CACHED 0x20u   /* cached (Windows only) */
+
+/*
+ * Opens the ivshmem device at PCI @address ("0000:00:03.0"; NULL: the first
+ * one) from inside a guest, and maps its shared memory. On a doorbell
+ * device, ivshmem_own_id() is our id (IVPosition) and ivshmem_notify()
+ * rings the doorbell; there is no peer list (ivshmem_peers(): -ENOTSUP).
+ * Interrupts arrive through the same handlers and ivshmem_wait():
+ * - Linux: when the device is bound to vfio-pci (ivshmem_bind_vfio()),
+ *   through VFIO, one eventfd per MSI-X vector; the guest needs an IOMMU.
+ *   Without VFIO, memory and doorbell work and waiting returns -ENOTSUP.
+ * - Windows: through the virtio-win IVSHMEM driver's events, at most 32
+ *   vectors; the driver maps one process at a time (-EBUSY).
+ * Errors: -EINVAL for unknown or contradictory flags; -ENODEV when there
+ * is no such device; -EACCES without the rights (root on Linux); -ENOTSUP
+ * for IVSHMEM_CACHED on Linux.
+ */
+int ivshmem_open_pci(struct ivshmem **out, const char *address,
+		     unsigned flags);
+
+/*
+ * Linux guests: binds the device at PCI @address to vfio-pci, so that
+ * ivshmem_open_pci() receives its interrupts (root; loads no module).
+ * Errors: -ENODEV for no such device; -ENOTSUP where there is no vfio-pci
+ * driver or no IOMMU group (the guest needs an IOMMU: QEMU's
+ * -device intel-iommu,intremap=on and intel_iommu=on), and on Windows.
+ */
+int ivshmem_bind_vfio(const char *address);
+
 /*
  * Unmaps the memory and closes every fd of the handle. NULL is ignored.
  * It may be called from a handler: the handle is then freed when the

@@ -27,6 +27,9 @@ enum {
 	OPT_TIMEOUT,
 	OPT_RECONNECT,
 	OPT_VERSION,
+	OPT_PCI,
+	OPT_UNCACHED,
+	OPT_CACHED,
 };
 
 /* Which command may take which option */
@@ -38,6 +41,8 @@ enum {
 struct args {
 	const char *socket_path;
 	const char *plain_path;
+	const char *pci_address;
+	unsigned pci_flags;  /* IVSHMEM_UNCACHED, IVSHMEM_CACHED */
 	const char *size;
 	const char *file;
 	const char *timeout;
@@ -49,12 +54,20 @@ struct args {
 	int argc;
 };
 
+/* What a command works on */
+enum target {
+	ANY_HANDLE,    /* a server, a plain file or a PCI device */
+	SERVER,        /* a server: it has peers */
+	INTERRUPTS,    /* a server or a PCI device */
+	NO_HANDLE,     /* the machine's devices: run(NULL, ...) */
+};
+
 struct command {
 	const char *name;
 	const char *synopsis;
 	int min_args, max_args;
 	unsigned options;
-	bool needs_server;
+	enum target target;
 	int (*run)(struct ivshmem *h, struct args *a);
 };
 
@@ -129,13 +142,13 @@ static void on_synced(struct ivshmem *h, enum ivshmem_server_event event,
 		*(bool *)data = true;
 }
 
-static int sync_setup(struct ivshmem *h)
+static int sync_setup(struct ivshmem *h, const struct args *a)
 {
 	bool synced = false;
 	int r;
 
-	if (ivshmem_own_id(h) == -ENOTSUP)
-		return 0; /* plain */
+	if (a->plain_path || a->pci_address)
+		return 0; /* nothing comes after the open */
 	ivshmem_on_server(h, on_synced, &synced);
 	do
 		r = ivshmem_dispatch(h, SYNC_QUIET_MS);
@@ -159,16 +172,19 @@ static void print_ids(struct ivshmem *h, bool lines)
 static int cmd_info(struct ivshmem *h, struct args *a)
 {
 	int id = ivshmem_own_id(h);
-	int r = sync_setup(h);
+	int r = sync_setup(h, a);
 
 	if (r)
 		return r;
-	printf("backend: %s\n", id == -ENOTSUP ? "plain" : "doorbell");
+	printf("backend: %s\n", a->pci_address ? "pci" :
+	       a->plain_path ? "plain" : "doorbell");
 	printf("size: %llu\n", (unsigned long long)ivshmem_size(h));
 	if (id == -ENOTSUP)
-		return EXIT_OK;
+		return EXIT_OK; /* plain */
 	printf("id: %d\n", ivshmem_own_id(h));
 	printf("vectors: %d\n", ivshmem_vectors(h, ivshmem_own_id(h)));
+	if (a->pci_address)
+		return EXIT_OK; /* a guest has no peer list */
 	printf("peers:");
 	print_ids(h, false);
 	printf("\n");
@@ -177,7 +193,7 @@ static int cmd_info(struct ivshmem *h, struct args *a)
 
 static int cmd_peers(struct ivshmem *h, struct args *a)
 {
-	int r = sync_setup(h);
+	int r = sync_setup(h, a);
 
 	if (r)
 		return r;
@@ -339,7 +355,7 @@ static int cmd_notify(struct ivshmem *h, struct args *a)
 	int r = peer_and_vector(a, &peer, &vector);
 
 	if (r == 0)
-		r = sync_setup(h);
+		r = sync_setup(h, a);
 	if (r)
 		return r;
 	r = ivshmem_notify(h, peer, vector);
@@ -460,26 +476,56 @@ static int cmd_monitor(struct ivshmem *h, struct args *a)
 	}
 }
 
+static int cmd_list(struct ivshmem *h, struct args *a)
+{
+	struct ivshmem_pci_device dev[64];
+	int n = ivshmem_list_pci(dev, 64);
+
+	if (n < 0)
+		return failed(n, "list");
+	for (int i = 0; i < n && i < 64; i++)
+		printf("%s %s %llu %s\n", dev[i].address,
+		       dev[i].doorbell < 0 ? "unknown" :
+		       dev[i].doorbell ? "doorbell" : "plain",
+		       (unsigned long long)dev[i].size,
+		       dev[i].driver[0] ? dev[i].driver : "-");
+	return EXIT_OK;
+}
+
+static int cmd_bind_vfio(struct ivshmem *h, struct args *a)
+{
+	int r = ivshmem_bind_vfio(a->argv[0]);
+
+	if (r == -ENODEV)
+		return fail(EXIT_CONNECT, "no ivshmem device at %s",
+			    a->argv[0]);
+	return r < 0 ? failed(r, "bind-vfio") : EXIT_OK;
+}
+
 static const struct command commands[] = {
-	{ "info", "info", 0, 0, 0, false, cmd_info },
-	{ "peers", "peers", 0, 0, 0, true, cmd_peers },
-	{ "read", "read OFFSET LENGTH [--raw]", 2, 2, USE_RAW, false,
+	{ "info", "info", 0, 0, 0, ANY_HANDLE, cmd_info },
+	{ "peers", "peers", 0, 0, 0, SERVER, cmd_peers },
+	{ "read", "read OFFSET LENGTH [--raw]", 2, 2, USE_RAW, ANY_HANDLE,
 	  cmd_read },
 	{ "write", "write OFFSET DATA | write OFFSET --file FILE", 1, 2,
-	  USE_FILE, false, cmd_write },
-	{ "notify", "notify PEER VECTOR", 2, 2, 0, true, cmd_notify },
-	{ "wait", "wait VECTOR [--timeout MS]", 1, 1, USE_TIMEOUT, true,
+	  USE_FILE, ANY_HANDLE, cmd_write },
+	{ "notify", "notify PEER VECTOR", 2, 2, 0, INTERRUPTS, cmd_notify },
+	{ "wait", "wait VECTOR [--timeout MS]", 1, 1, USE_TIMEOUT, INTERRUPTS,
 	  cmd_wait },
 	{ "monitor", "monitor [--timeout MS] [--reconnect]", 0, 0,
-	  USE_TIMEOUT | USE_RECONNECT, true, cmd_monitor },
+	  USE_TIMEOUT | USE_RECONNECT, INTERRUPTS, cmd_monitor },
+	{ "list", "list", 0, 0, 0, NO_HANDLE, cmd_list },
+	{ "bind-vfio", "bind-vfio ADDRESS", 1, 1, 0, NO_HANDLE,
+	  cmd_bind_vfio },
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 "Usage: %s [-v] [-S PATH]\n"
-"       %s [-v] [--socket PATH | --plain PATH [--size SIZE]] COMMAND\n"
-"Use ivshmem shared memory and interrupts from the host.\n"
+"       %s [-v] [--socket PATH | --plain PATH [--size SIZE] |\n"
+"              --pci ADDRESS [--uncached | --cached]] COMMAND\n"
+"Use ivshmem shared memory and interrupts, on the host or in a guest.\n"
 "\n"
 "Without a command: QEMU's interactive ivshmem-client. Type help.\n"
 "\n"
@@ -491,6 +537,10 @@ static void usage(FILE *out)
 "      --plain PATH       a plain shared-memory file instead of a server\n"
 "      --size SIZE        with --plain: create or grow the file to SIZE\n"
 "                         (suffixes K, M, G...: 1K = 1024)\n"
+"      --pci ADDRESS      in a guest: the ivshmem PCI device at ADDRESS\n"
+"                         (0000:00:03.0; see list), mapped write-combined\n"
+"      --uncached         with --pci: map the memory uncached\n"
+"      --cached           with --pci: map it cached (Windows only)\n"
 "      --version          show the version\n"
 "\n"
 "Commands:\n"
@@ -506,6 +556,10 @@ static void usage(FILE *out)
 "                         --timeout MS to stop; --reconnect to go on\n"
 "                         after the server is lost ('reconnected ID',\n"
 "                         'memory-changed ID')\n"
+"  list                   in a guest: the ivshmem PCI devices, a line each:\n"
+"                         ADDRESS doorbell|plain|unknown SIZE DRIVER|-\n"
+"  bind-vfio ADDRESS      in a Linux guest: bind the device to vfio-pci, for\n"
+"                         interrupts (needs root and an IOMMU)\n"
 "Numbers are decimal, 0x hex, or with a suffix K, M, G, T, P, E.\n"
 "\n"
 "Exit status: 0 success, 1 bad option, argument or command, 2 not a\n"
@@ -525,6 +579,9 @@ static const struct option long_options[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "reconnect", no_argument, NULL, OPT_RECONNECT },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "pci", required_argument, NULL, OPT_PCI },
+	{ "uncached", no_argument, NULL, OPT_UNCACHED },
+	{ "cached", no_argument, NULL, OPT_CACHED },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -584,6 +641,15 @@ static int parse_args(struct args *a, int argc, char **argv)
 		case OPT_VERSION:
 			printf("%s %s\n", prog, IVSHMEM_VERSION);
 			return EXIT_OK;
+		case OPT_PCI:
+			a->pci_address = optarg;
+			break;
+		case OPT_UNCACHED:
+			a->pci_flags |= IVSHMEM_UNCACHED;
+			break;
+		case OPT_CACHED:
+			a->pci_flags |= IVSHMEM_CACHED;
+			break;
 		case ':':
 			return bad_usage("option '%s' needs an argument",
 					 argv[optind - 1]);
@@ -594,8 +660,14 @@ static int parse_args(struct args *a, int argc, char **argv)
 	}
 	a->argv = argv + optind;
 	a->argc = argc - optind;
-	if (a->socket_path && a->plain_path)
-		return bad_usage("%s", "--socket and --plain exclude each other");
+	if (!!a->socket_path + !!a->plain_path + !!a->pci_address > 1)
+		return bad_usage("%s", "--socket, --plain and --pci exclude each "
+				 "other");
+	if (a->pci_flags && !a->pci_address)
+		return bad_usage("%s", "--uncached and --cached need --pci");
+	if (a->pci_flags == (IVSHMEM_UNCACHED | IVSHMEM_CACHED))
+		return bad_usage("%s", "--uncached and --cached exclude each "
+				 "other");
 	if (a->size && !a->plain_path)
 		return bad_usage("%s", "--size needs --plain");
 	return -1;
@@ -606,6 +678,13 @@ static int open_handle(const struct args *a, struct ivshmem **h)
 	uint64_t size = 0;
 	int r;
 
+	if (a->pci_address) {
+		r = ivshmem_open_pci(h, a->pci_address, a->pci_flags);
+		if (r < 0)
+			return fail(EXIT_CONNECT, "cannot open the ivshmem device "
+				    "%s: %s", a->pci_address, strerror(-r));
+		return 0;
+	}
 	if (a->plain_path) {
 		if (a->size) {
 			r = number(a->size, UINT64_MAX, &size, "size");
@@ -638,7 +717,7 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (a.argc == 0) {
-		if (a.plain_path || a.used)
+		if (a.plain_path || a.pci_address || a.used)
 			return bad_usage("%s", "these options need a command");
 		/* -v there prints QEMU's client's lines, not the library's */
 		return interactive(a.socket_path ? a.socket_path :
@@ -657,8 +736,19 @@ int main(int argc, char **argv)
 		return bad_usage("usage: %s", cmd->synopsis);
 	if (a.used & ~cmd->options)
 		return bad_usage("option not valid here: %s", cmd->synopsis);
-	if (cmd->needs_server && a.plain_path)
-		return bad_usage("%s needs a server, not --plain", cmd->name);
+	if (cmd->target == NO_HANDLE) {
+		if (a.socket_path || a.plain_path || a.pci_address)
+			return bad_usage("%s takes no --socket, --plain or "
+					 "--pci", cmd->name);
+		r = cmd->run(NULL, &a);
+		fflush(stdout);
+		return r;
+	}
+	if (cmd->target == SERVER && (a.plain_path || a.pci_address))
+		return bad_usage("%s needs a server", cmd->name);
+	if (cmd->target == INTERRUPTS && a.plain_path)
+		return bad_usage("%s needs a server or --pci, not --plain",
+				 cmd->name);
 	if (!a.socket_path)
 		a.socket_path = DEFAULT_SOCKET_PATH;
 	r = open_handle(&a, &h);
