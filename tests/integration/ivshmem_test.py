@@ -212,6 +212,20 @@ class Peer:
         self.own, self.peers, self.shm_fd = [], {}, None
 
 
+def activation_command(cmd, fds):
+    """@cmd run as systemd runs a socket-activated service: @fds become
+    fds 3, 4, ..., with LISTEN_FDS and LISTEN_PID (the pid of the shell,
+    which exec keeps). Pass @fds to Popen's pass_fds."""
+    moves = []
+    for i, fd in enumerate(fds):
+        if fd != 3 + i:
+            moves += [f"{3 + i}<&{fd}"]
+    closes = [f"{fd}<&-" for fd in fds if fd >= 3 + len(fds)]
+    script = (f'LISTEN_PID=$$ LISTEN_FDS={len(fds)} exec "$0" "$@" '
+              + " ".join(moves + closes))
+    return ["/bin/sh", "-c", script] + cmd
+
+
 class Server:
     """The built ivshmem-server, in the foreground, in a test's directory."""
 
@@ -248,21 +262,13 @@ class Server:
     def start(self, wait=True, preexec_fn=None):
         self.logfile = open(self.logpath, "w")
         cmd = [SERVER] + self.args
+        pass_fds = ()
         if self.listen_socket is not None:
-            lfd = self.listen_socket.fileno()
-            inner = preexec_fn
-
-            def preexec_fn():
-                os.dup2(lfd, 3)  # clears FD_CLOEXEC on fd 3
-                if inner:
-                    inner()
-            # LISTEN_PID must be the server's own pid: exec keeps the
-            # shell's
-            cmd = ["/bin/sh", "-c",
-                   'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"'] + cmd
+            cmd = activation_command(cmd, [self.listen_socket.fileno()])
+            pass_fds = (self.listen_socket.fileno(),)
         self.proc = subprocess.Popen(cmd, stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=self.env,
-                                     preexec_fn=preexec_fn)
+                                     preexec_fn=preexec_fn, pass_fds=pass_fds)
         if wait:
             wait_until(lambda: "listening on" in self.log() or
                        self.proc.poll() is not None, what="server start")
