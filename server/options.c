@@ -713,8 +713,12 @@ int options_parse(struct options *o, int argc, char **argv)
 	char err[512];
 	int r = load(o, argc, argv, true, err, sizeof(err));
 
-	if (r >= 0)
-		return r;
+	if (r == 0)
+		return 0;
+	if (r == 1) {
+		options_deinit(o);
+		return 1;
+	}
 	fprintf(stderr, "ivshmem-server: %s\n", err);
 	if (r == -1)
 		fprintf(stderr, "Try 'ivshmem-server -h' for more "

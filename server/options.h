@@ -63,7 +63,8 @@ void options_deinit(struct options *o);
  * Sets @o from the defaults, the config file named by -c, then the command
  * line. Returns 0 to run, 1 when the program should exit with status 0
  * (help or version printed), -1 when it should exit with status 1 (the
- * error has been printed on stderr).
+ * error has been printed on stderr). @o needs options_deinit() only after
+ * 0.
  */
 int options_parse(struct options *o, int argc, char **argv);
 

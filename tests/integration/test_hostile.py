@@ -38,6 +38,11 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+def asan(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 class Cycles(TestCase):
     def cycles(self, srv, keep, n, start_id, readers=()):
         """n clients that come and go: every other one takes its whole
@@ -93,7 +98,11 @@ class Cycles(TestCase):
         print(f"\n10000 cycles in {elapsed:.1f} s: server fds {fds} -> "
               f"{fds_after}, RSS {rss} KiB -> {rss_after} KiB")
         self.assertEqual(fds_after, fds)
-        self.assertLess(rss_after - rss, 256, "RSS grew by more than 256 KiB")
+        # ASan's allocator keeps metadata of its own; its leak checker at
+        # exit (below) is the stricter test there
+        limit = 2048 if asan(srv.proc.pid) else 256
+        self.assertLess(rss_after - rss, limit,
+                        f"RSS grew by more than {limit} KiB")
         # the well-behaved peers heard every join and leave, and still work
         for p in (a, b):
             joins = [e for e in p.events if e[0] == "join"]
@@ -102,6 +111,7 @@ class Cycles(TestCase):
             self.assertEqual(len(joins), 11000 + 2)  # + the other two
         ring(a, b)
         self.assertEqual(self.peer(srv).id, 11003)
+        self.assertEqual(srv.stop(), 0)  # and under ASan, without a leak
 
 
 class Bursts(TestCase):
