@@ -285,6 +285,16 @@ static int parse_owner(struct source *src, const char *value, bool group,
 	return 0;
 }
 
+/* The mode (@which 0), user (1) or group (2) of a file. */
+static int parse_perm(struct source *src, int which, const char *value,
+		      struct file_perms *perms)
+{
+	if (which == 0)
+		return parse_mode(src, value, &perms->mode);
+	return parse_owner(src, value, which == 2,
+			   which == 1 ? &perms->uid : &perms->gid);
+}
+
 /* "alice, bob 1001": names or numbers, split by commas or blanks. */
 static int parse_list(struct source *src, const char *value, bool group,
 		      struct idlist *list)
@@ -374,11 +384,10 @@ static int set(struct options *o, enum setting s, const char *value,
 	case S_SOCKET:
 		return set_string(src, &o->socket_path, value);
 	case S_SOCKET_MODE:
-		return parse_mode(src, value, &o->socket_perms.mode);
 	case S_SOCKET_USER:
-		return parse_owner(src, value, false, &o->socket_perms.uid);
 	case S_SOCKET_GROUP:
-		return parse_owner(src, value, true, &o->socket_perms.gid);
+		return parse_perm(src, s - S_SOCKET_MODE, value,
+				  &o->socket_perms);
 	case S_SHM_NAME:
 	case S_SHM_DIR:
 		o->shm_kind = s == S_SHM_NAME ? SHM_POSIX : SHM_DIR;
@@ -392,11 +401,9 @@ static int set(struct options *o, enum setting s, const char *value,
 		}
 		return 0;
 	case S_SHM_MODE:
-		return parse_mode(src, value, &o->shm_perms.mode);
 	case S_SHM_USER:
-		return parse_owner(src, value, false, &o->shm_perms.uid);
 	case S_SHM_GROUP:
-		return parse_owner(src, value, true, &o->shm_perms.gid);
+		return parse_perm(src, s - S_SHM_MODE, value, &o->shm_perms);
 	case S_SIZE:
 		return parse_size_value(src, value, &o->size);
 	case S_RESIZE:

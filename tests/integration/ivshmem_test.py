@@ -62,6 +62,18 @@ def eventfd_read(fd, timeout=TIMEOUT):
     return struct.unpack("=Q", os.read(fd, 8))[0]
 
 
+def ring(a, b):
+    """a and b ring each other on every vector and hear exactly that (they
+    must keep their fds)."""
+    a.wait_join(b.id, len(b.own))
+    b.wait_join(a.id, len(a.own))
+    for v in range(len(b.own)):
+        eventfd_kick(a.peers[b.id][v])
+        assert eventfd_read(b.own[v]) == 1, "a rang b"
+        eventfd_kick(b.peers[a.id][v])
+        assert eventfd_read(a.own[v]) == 1, "b rang a"
+
+
 def eventfd_pending(fd):
     r, _, _ = select.select([fd], [], [], 0)
     return bool(r)

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 from ivshmem_test import (TestCase, Peer, Qemu, QemuFailed, eventfd_kick,
-                          eventfd_read, unique_name)
+                          eventfd_read, ring)
 
 USER, GROUP = "ivshmem-test-u", "ivshmem-test-g"
 NOBODY = 65534
@@ -41,14 +41,6 @@ except socket.timeout:
 print(len(data), struct.unpack("<q", data[8:16])[0] if len(data) == 16 else "")
 """
 
-
-def ring(a, b):
-    a.wait_join(b.id, 1)
-    b.wait_join(a.id, 1)
-    eventfd_kick(a.peers[b.id][0])
-    assert eventfd_read(b.own[0]) == 1
-    eventfd_kick(b.peers[a.id][0])
-    assert eventfd_read(a.own[0]) == 1
 
 
 class Users:

@@ -6,20 +6,12 @@ import os
 import signal
 import unittest
 
-from ivshmem_test import (TestCase, Peer, eventfd_kick, eventfd_read,
-                          run_server, shm_unlink, unique_name, wait_until)
+from ivshmem_test import (TestCase, Peer, ring, run_server, shm_unlink,
+                          unique_name, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "..", "conf", "ivshmem-server.conf")
 
-
-def ring(a, b):
-    """a rings b on every vector, b rings a: both hear exactly that."""
-    for v in range(len(b.own)):
-        eventfd_kick(a.peers[b.id][v])
-        assert eventfd_read(b.own[v]) == 1
-        eventfd_kick(b.peers[a.id][v])
-        assert eventfd_read(a.own[v]) == 1
 
 
 class ConfigFile(TestCase):

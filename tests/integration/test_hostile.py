@@ -18,16 +18,8 @@ import time
 import unittest
 
 from ivshmem_test import (TestCase, Peer, QEMU, eventfd_kick, eventfd_read,
-                          open_fds, wait_until)
+                          open_fds, ring)
 
-
-def ring(a, b):
-    """a and b ring each other on every vector and hear exactly that."""
-    for v in range(len(a.own)):
-        eventfd_kick(a.peers[b.id][v])
-        assert eventfd_read(b.own[v]) == 1
-        eventfd_kick(b.peers[a.id][v])
-        assert eventfd_read(a.own[v]) == 1
 
 
 def rss_kib(pid):
@@ -180,6 +172,14 @@ class KilledQemu(TestCase):
         self.later(lambda: q.poll() is None and (q.kill(), q.wait()))
         return q
 
+    def stopped_qemu(self, srv):
+        """A QEMU stopped (SIGSTOP) as soon as the server took it in:
+        (process, its peer id)."""
+        q = self.spawn_qemu(srv)
+        m = srv.wait_log(rf"peer (\d+) joined \(pid {q.pid},")
+        q.send_signal(signal.SIGSTOP)
+        return q, int(m.group(1))
+
     def hosts(self, srv, n):
         peers = [self.peer(srv, self.VECTORS, keep_fds=False)]
         for _ in range(n - 1):
@@ -230,10 +230,7 @@ class KilledQemu(TestCase):
     def test_stopped_then_killed_while_others_come_and_go(self):
         srv = self.server(vectors=self.VECTORS)
         hosts = self.hosts(srv, 4)
-        q = self.spawn_qemu(srv)
-        m = srv.wait_log(rf"peer (\d+) joined \(pid {q.pid},")
-        q.send_signal(signal.SIGSTOP)
-        qid = int(m.group(1))
+        q, qid = self.stopped_qemu(srv)
         # while it is stopped, peers join, leave and ring
         for _ in range(10):
             extra = self.peer(srv, self.VECTORS, keep_fds=False)
@@ -249,10 +246,7 @@ class KilledQemu(TestCase):
     def test_stopped_past_max_queue_is_dropped(self):
         srv = self.server("--max-queue", "200", vectors=self.VECTORS)
         hosts = self.hosts(srv, 4)
-        q = self.spawn_qemu(srv)
-        m = srv.wait_log(rf"peer (\d+) joined \(pid {q.pid},")
-        q.send_signal(signal.SIGSTOP)
-        qid = int(m.group(1))
+        q, qid = self.stopped_qemu(srv)
         # its socket fills, then its queue: it is dropped, nobody waits
         for _ in range(20):
             extra = self.peer(srv, self.VECTORS, keep_fds=False)

@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 import unittest
 
-from ivshmem_test import (TestCase, Peer, SERVER, activation_command, eventfd_kick, eventfd_read,
-                          unique_name, shm_unlink, wait_until)
+from ivshmem_test import (TestCase, Peer, SERVER, activation_command, ring,
+                          shm_unlink, unique_name, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_CONF = os.path.join(HERE, "..", "..", "conf")
@@ -29,14 +29,6 @@ def listening_socket(path, mode=0o640):
     s.listen(64)
     return s
 
-
-def ring(a, b):
-    a.wait_join(b.id, 1)
-    b.wait_join(a.id, 1)
-    eventfd_kick(a.peers[b.id][0])
-    assert eventfd_read(b.own[0]) == 1
-    eventfd_kick(b.peers[a.id][0])
-    assert eventfd_read(a.own[0]) == 1
 
 
 class SocketActivation(TestCase):
