@@ -371,8 +371,10 @@ static int set(struct options *o, enum setting s, const char *value,
 		return -1;
 	switch (s) {
 	case S_VERBOSE:
+		/* "no" leaves the level as it is: it may come from log-level */
 		o->verbose = b;
-		o->log_level = b ? LOG_DEBUG : LOG_INFO;
+		if (b)
+			o->log_level = LOG_DEBUG;
 		return 0;
 	case S_FOREGROUND:
 		o->foreground = b;

@@ -219,6 +219,11 @@ static void test_command_line_wins(void **state)
 			       "--log-level", "notice", NULL), 0);
 	assert_int_equal(o.log_level, LOG_NOTICE);
 	options_deinit(&o);
+	/* verbose = no does not undo a level set before it */
+	assert_int_equal(parse(&o, "log-level = warning\nverbose = no\n",
+			       NULL), 0);
+	assert_int_equal(o.log_level, LOG_WARNING);
+	options_deinit(&o);
 }
 
 static void test_command_line_errors(void **state)
