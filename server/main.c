@@ -193,8 +193,7 @@ static void on_reload_signal(void *data)
 	char err[512];
 	size_t n;
 
-	systemd_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
-		       (unsigned long long)(loop_now(app->loop) * 1e6));
+	systemd_notify_reloading();
 	if (options_reload(&fresh, app->argc, app->argv, err,
 			   sizeof(err)) < 0) {
 		log_error("reload failed, the configuration is unchanged: %s",

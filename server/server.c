@@ -13,6 +13,10 @@
  * are not told about it, and its departure is queued to every peer that
  * knew it. It is freed in settle, so that no loop over the peers ever sees
  * the list change under it.
+ *
+ * A client is admitted before it is sent anything (admit): it must be in
+ * the allow-lists, under max-peers, and find a free id. One that is not is
+ * closed at once, and no peer hears of it.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parse.h"
@@ -64,6 +65,16 @@ void systemd_notify_deinit(void)
 	if (notify_fd >= 0)
 		close(notify_fd);
 	notify_fd = -1;
+}
+
+void systemd_notify_reloading(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	systemd_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+		       (unsigned long long)ts.tv_sec * 1000000ULL +
+		       (unsigned long long)ts.tv_nsec / 1000ULL);
 }
 
 void systemd_notify(const char *fmt, ...)

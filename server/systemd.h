@@ -16,6 +16,8 @@ int systemd_listen_fd(void);
 /* Opens the socket named by $NOTIFY_SOCKET, if any; 0 or a negative errno. */
 int systemd_notify_init(void);
 void systemd_notify_deinit(void);
+/* RELOADING=1, with the time systemd 253 and later want with it. */
+void systemd_notify_reloading(void);
 /* Sends one notification, e.g. "READY=1\nSTATUS=..."; does nothing when
  * systemd is not listening, and never blocks. */
 __attribute__((format(printf, 1, 2)))

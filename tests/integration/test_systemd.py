@@ -12,6 +12,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 
 from ivshmem_test import (TestCase, Peer, SERVER, activation_command, ring,
@@ -142,7 +143,9 @@ class Notify(TestCase):
         self.expect(r, "STATUS=2 peers")
         srv.send_signal(signal.SIGHUP)
         msg = self.expect(r, "RELOADING=1")
-        self.assertTrue(any(m.startswith("MONOTONIC_USEC=") for m in msg))
+        usec = [int(m[15:]) for m in msg if m.startswith("MONOTONIC_USEC=")]
+        self.assertEqual(len(usec), 1)
+        self.assertLess(abs(usec[0] - time.monotonic_ns() // 1000), 10**7)
         self.expect(r, "READY=1", "STATUS=2 peers")
         b.close()
         self.expect(r, "STATUS=1 peers")
