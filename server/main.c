@@ -144,7 +144,6 @@ struct app {
 	char **argv;
 	struct loop *loop;
 	struct server *server;
-	bool daemon;
 };
 
 static void on_peers_changed(void *data, size_t peers)
@@ -159,11 +158,6 @@ static void on_stop_signal(void *data)
 
 	systemd_notify("STOPPING=1");
 	server_shutdown(app->server);
-}
-
-static void set_log_level(const struct app *app)
-{
-	log_set_level(app->opt.log_level);
 }
 
 static struct server_config server_config(const struct options *o)
@@ -205,13 +199,14 @@ static void on_reload_signal(void *data)
 	for (size_t i = 0; i < n; i++)
 		log_warning("reload: %s changed, but only a restart can change "
 			    "it: keeping the running value", fixed[i]);
-	options_take_live(&app->opt, &fresh);
-	cfg = server_config(&app->opt);
+	/* the server takes only the live settings from it */
+	cfg = server_config(&fresh);
 	if (server_reconfigure(app->server, &cfg) < 0) {
 		log_error("reload failed: out of memory");
 		goto out;
 	}
-	set_log_level(app);
+	options_take_live(&app->opt, &fresh);
+	log_set_level(app->opt.log_level);
 	log_notice("reloaded%s%s: log level %s, max-peers %u, max-queue %zu, "
 		   "allowed: %s", app->opt.config_file ? " " : "",
 		   app->opt.config_file ? app->opt.config_file : "",
@@ -280,7 +275,7 @@ int main(int argc, char **argv)
 	struct options *opt = &app.opt;
 	struct shm shm = { .fd = -1 };
 	struct listener listener = { .fd = -1 };
-	struct loop_signal *sig[5] = { NULL };
+	struct loop_signal *sig[4] = { NULL };
 	struct server_config cfg;
 	int parent = -1, status = 1, r;
 	bool pid_written = false;

@@ -6,8 +6,10 @@ host peers and with real QEMUs run as unprivileged users."""
 import grp
 import os
 import pwd
+import signal
 import subprocess
 import sys
+import time
 import unittest
 
 from ivshmem_test import (TestCase, Peer, Qemu, QemuFailed, eventfd_kick,
@@ -170,6 +172,24 @@ class Limits(AccessTest):
         self.assertEqual(c.id, 2)
         ring(a, c)
         self.assertEqual(a.events, [("join", 1), ("leave", 1), ("join", 2)])
+
+    def test_refusals_are_logged_at_most_10_in_5_seconds(self):
+        srv = self.server("--max-peers", "1")
+        a = self.peer(srv)
+        for _ in range(30):
+            x = Peer(srv.socket)
+            self.assertIsNone(x.recv())
+            x.close()
+        srv.send_signal(signal.SIGUSR1)
+        srv.wait_log(r"refused 30, denied 0")
+        self.assertEqual(srv.log().count("refused a client"), 10)
+        time.sleep(5.1)
+        x = Peer(srv.socket)
+        self.assertIsNone(x.recv())
+        x.close()
+        srv.wait_log(r"warning: 20 more clients refused in 5 s")
+        self.assertEqual(srv.log().count("refused a client"), 11)
+        self.assertEqual(a.events, [])
 
     def test_id_space_exhausted(self):
         srv = self.server("--max-id", "3")
