@@ -760,6 +760,15 @@ static bool same_string(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* The mode (@which 0), user (1) or group (2), as parse_perm() counts. */
+static bool same_perm(int which, const struct file_perms *a,
+		      const struct file_perms *b)
+{
+	if (which == 0)
+		return a->mode == b->mode;
+	return which == 1 ? a->uid == b->uid : a->gid == b->gid;
+}
+
 static bool same(enum setting s, const struct options *a,
 		 const struct options *b)
 {
@@ -771,11 +780,10 @@ static bool same(enum setting s, const struct options *a,
 	case S_SOCKET:
 		return same_string(a->socket_path, b->socket_path);
 	case S_SOCKET_MODE:
-		return a->socket_perms.mode == b->socket_perms.mode;
 	case S_SOCKET_USER:
-		return a->socket_perms.uid == b->socket_perms.uid;
 	case S_SOCKET_GROUP:
-		return a->socket_perms.gid == b->socket_perms.gid;
+		return same_perm(s - S_SOCKET_MODE, &a->socket_perms,
+				 &b->socket_perms);
 	case S_SHM_NAME:
 		return same_string(shm_path_of(a, SHM_POSIX),
 				   shm_path_of(b, SHM_POSIX));
@@ -785,11 +793,9 @@ static bool same(enum setting s, const struct options *a,
 	case S_MEMFD:
 		return (a->shm_kind == SHM_MEMFD) == (b->shm_kind == SHM_MEMFD);
 	case S_SHM_MODE:
-		return a->shm_perms.mode == b->shm_perms.mode;
 	case S_SHM_USER:
-		return a->shm_perms.uid == b->shm_perms.uid;
 	case S_SHM_GROUP:
-		return a->shm_perms.gid == b->shm_perms.gid;
+		return same_perm(s - S_SHM_MODE, &a->shm_perms, &b->shm_perms);
 	case S_SIZE:
 		return a->size == b->size;
 	case S_RESIZE:
