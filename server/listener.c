@@ -3,8 +3,11 @@
  * The listening UNIX socket, and how a stale one is told from a live one
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -122,13 +125,31 @@ static int server_alive(const struct sockaddr_un *sun, const struct stat *st)
 	return r;
 }
 
-int listener_open(struct listener *l, const char *path)
+/* Sets the owner and mode of the socket file before it listens. */
+static int set_perms(const char *path, const struct file_perms *perms)
+{
+	if ((perms->uid != (uid_t)-1 || perms->gid != (gid_t)-1) &&
+	    chown(path, perms->uid, perms->gid) < 0) {
+		log_error("cannot set the owner of %s: %s", path,
+			  strerror(errno));
+		return -errno;
+	}
+	if (perms->mode != (mode_t)-1 && chmod(path, perms->mode) < 0) {
+		log_error("cannot set the mode of %s: %s", path,
+			  strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int listener_open(struct listener *l, const char *path,
+		  const struct file_perms *perms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd, r;
 
-	l->fd = -1;
+	*l = (struct listener){ .fd = -1 };
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_error("socket path %s is too long: at most %zu bytes", path,
 			  sizeof(sun.sun_path) - 1);
@@ -177,6 +198,14 @@ int listener_open(struct listener *l, const char *path)
 		close(fd);
 		return r;
 	}
+	/* Nobody can connect before listen(): the permissions hold from the
+	 * first client on. */
+	r = set_perms(path, perms);
+	if (r < 0) {
+		close(fd);
+		unlink(path);
+		return r;
+	}
 	if (listen(fd, SOMAXCONN) < 0 || stat(sun.sun_path, &st) < 0) {
 		r = -errno;
 		log_error("cannot listen on %s: %s", sun.sun_path,
@@ -188,6 +217,45 @@ int listener_open(struct listener *l, const char *path)
 	l->fd = fd;
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
+	snprintf(l->name, sizeof(l->name), "%s", path);
+	return 0;
+}
+
+int listener_adopt(struct listener *l, int fd)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(sun);
+	int domain = 0, type = 0, listening = 0;
+	socklen_t il = sizeof(int);
+
+	*l = (struct listener){ .fd = -1, .inherited = true };
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &il) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &il) < 0 ||
+	    domain != AF_UNIX || type != SOCK_STREAM || !listening) {
+		log_error("the socket passed by the service manager (fd %d) is "
+			  "not a listening AF_UNIX stream socket: use "
+			  "ListenStream= with a path", fd);
+		return -EINVAL;
+	}
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
+	    len > offsetof(struct sockaddr_un, sun_path)) {
+		size_t n = len - offsetof(struct sockaddr_un, sun_path);
+
+		if (sun.sun_path[0] == '\0')
+			sun.sun_path[0] = '@';
+		snprintf(l->name, sizeof(l->name), "%.*s", (int)n,
+			 sun.sun_path);
+	} else {
+		snprintf(l->name, sizeof(l->name), "fd %d", fd);
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		log_error("cannot set up the passed socket: %s",
+			  strerror(errno));
+		return -errno;
+	}
+	l->fd = fd;
 	return 0;
 }
 
@@ -199,6 +267,6 @@ void listener_close(struct listener *l, const char *path)
 		return;
 	close(l->fd);
 	l->fd = -1;
-	if (stat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+	if (!l->inherited && stat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
 		unlink(path);
 }

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -22,6 +25,18 @@ void log_setup(enum log_target t, int level)
 void log_set_level(int level)
 {
 	max_level = level;
+}
+
+bool log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return env && sscanf(env, "%llu:%llu", &dev, &ino) == 2 &&
+	       fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
 }
 
 bool log_enabled(int level)
@@ -45,6 +60,10 @@ void log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (target == LOG_TO_SYSLOG) {
 		vsyslog(level, fmt, ap);
+	} else if (target == LOG_TO_JOURNAL) {
+		fprintf(stderr, "<%d>", level);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
 	} else {
 		fprintf(stderr, "ivshmem-server: %s", prefix[level]);
 		vfprintf(stderr, fmt, ap);

@@ -8,9 +8,13 @@
 #include <syslog.h>
 
 enum log_target {
-	LOG_TO_STDERR, /* "ivshmem-server: warning: text" */
+	LOG_TO_STDERR,  /* "ivshmem-server: warning: text" */
+	LOG_TO_JOURNAL, /* "<4>text": stderr read by systemd-journald */
 	LOG_TO_SYSLOG,
 };
+
+/* Whether stderr is the journal stream systemd set up ($JOURNAL_STREAM). */
+bool log_stderr_is_journal(void);
 
 void log_setup(enum log_target target, int max_level);
 void log_set_level(int max_level);

@@ -69,6 +69,11 @@ void loop_quit(struct loop *loop)
 	ev_break(loop->ev, EVBREAK_ALL);
 }
 
+double loop_now(const struct loop *loop)
+{
+	return ev_now(loop->ev);
+}
+
 static int to_ev(int events)
 {
 	return (events & LOOP_READ ? EV_READ : 0) |

@@ -19,6 +19,8 @@ void loop_free(struct loop *loop);
 void loop_run(struct loop *loop);
 /* Makes loop_run() return once the current callback is done. */
 void loop_quit(struct loop *loop);
+/* The time of the current event, in seconds. */
+double loop_now(const struct loop *loop);
 
 /* Watches @fd for @events (LOOP_READ | LOOP_WRITE, or 0 to pause). */
 struct loop_io *loop_io_new(struct loop *loop, int fd, int events,

@@ -21,6 +21,7 @@
 #include "protocol.h"
 #include "server.h"
 #include "shm.h"
+#include "systemd.h"
 
 /* Every peer costs a socket and its eventfds: take all the fds we may. */
 static void raise_fd_limit(void)
@@ -136,9 +137,119 @@ static void remove_pid_file(const char *path)
 	fclose(f);
 }
 
+/* What the signal handlers need. */
+struct app {
+	struct options opt;
+	int argc;
+	char **argv;
+	struct loop *loop;
+	struct server *server;
+};
+
+static void on_peers_changed(void *data, size_t peers)
+{
+	(void)data;
+	systemd_notify("STATUS=%zu peers", peers);
+}
+
 static void on_stop_signal(void *data)
 {
-	server_shutdown(data);
+	struct app *app = data;
+
+	systemd_notify("STOPPING=1");
+	server_shutdown(app->server);
+}
+
+static struct server_config server_config(const struct options *o)
+{
+	return (struct server_config){
+		.vectors = o->vectors,
+		.id_count = o->max_id + 1,
+		.max_queue = o->max_queue,
+		.max_peers = o->max_peers,
+		.access = o->access,
+		.peers_changed = on_peers_changed,
+	};
+}
+
+/*
+ * SIGHUP: reads the config file again. Settings that can change live do;
+ * a change to any other is refused with a warning and the running value
+ * stays.
+ */
+static void on_reload_signal(void *data)
+{
+	struct app *app = data;
+	struct options fresh;
+	struct server_config cfg;
+	struct server_stats st;
+	const char *fixed[32];
+	char err[512];
+	size_t n;
+
+	systemd_notify_reloading();
+	if (options_reload(&fresh, app->argc, app->argv, err,
+			   sizeof(err)) < 0) {
+		log_error("reload failed, the configuration is unchanged: %s",
+			  err);
+		goto out;
+	}
+	n = options_fixed_changes(&app->opt, &fresh, fixed,
+				  sizeof(fixed) / sizeof(fixed[0]));
+	for (size_t i = 0; i < n; i++)
+		log_warning("reload: %s changed, but only a restart can change "
+			    "it: keeping the running value", fixed[i]);
+	/* the server takes only the live settings from it */
+	cfg = server_config(&fresh);
+	if (server_reconfigure(app->server, &cfg) < 0) {
+		log_error("reload failed: out of memory");
+		goto out;
+	}
+	options_take_live(&app->opt, &fresh);
+	log_set_level(app->opt.log_level);
+	log_notice("reloaded%s%s: log level %s, max-peers %u, max-queue %zu, "
+		   "allowed: %s", app->opt.config_file ? " " : "",
+		   app->opt.config_file ? app->opt.config_file : "",
+		   log_level_name(app->opt.log_level), app->opt.max_peers,
+		   app->opt.max_queue,
+		   access_open(&app->opt.access) ? "anyone" : "the allow-lists");
+out:
+	options_deinit(&fresh);
+	server_get_stats(app->server, &st);
+	systemd_notify("READY=1\nSTATUS=%zu peers", st.peers);
+}
+
+static void on_dump_signal(void *data)
+{
+	struct app *app = data;
+
+	server_log_state(app->server);
+}
+
+/* The socket systemd passed, or ours. */
+static int open_listener(struct listener *l, const struct options *o)
+{
+	int fd = systemd_listen_fd();
+
+	if (fd < 0) {
+		log_error("the service manager passed more than one socket: "
+			  "give the .socket unit one ListenStream=");
+		return fd;
+	}
+	if (fd == 0)
+		return listener_open(l, o->socket_path, &o->socket_perms);
+	if (o->socket_perms.mode != (mode_t)-1 ||
+	    o->socket_perms.uid != (uid_t)-1 ||
+	    o->socket_perms.gid != (gid_t)-1)
+		log_warning("socket-mode, socket-user and socket-group do not "
+			    "apply to the socket systemd passed: set "
+			    "SocketMode=, SocketUser= and SocketGroup= in its "
+			    ".socket unit");
+	if (listener_adopt(l, fd) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static const char *shm_description(const struct options *o, char *buf,
@@ -160,82 +271,88 @@ static const char *shm_description(const struct options *o, char *buf,
 
 int main(int argc, char **argv)
 {
-	struct options opt;
+	struct app app = { .argc = argc, .argv = argv };
+	struct options *opt = &app.opt;
 	struct shm shm = { .fd = -1 };
 	struct listener listener = { .fd = -1 };
-	struct loop *loop = NULL;
-	struct server *server = NULL;
-	struct loop_signal *sigterm = NULL, *sigint = NULL;
+	struct loop_signal *sig[4] = { NULL };
 	struct server_config cfg;
 	int parent = -1, status = 1, r;
 	bool pid_written = false;
 	char what[160], size[32];
 
-	options_init(&opt);
-	r = options_parse(&opt, argc, argv);
+	r = options_parse(opt, argc, argv);
 	if (r != 0)
 		return r > 0 ? 0 : 1;
 	/* a daemon's terminal gets only what went wrong; the rest goes to syslog
 	 * once it runs */
-	log_setup(LOG_TO_STDERR, opt.verbose ? LOG_DEBUG :
-		  opt.foreground ? LOG_INFO : LOG_WARNING);
+	log_setup(opt->foreground && log_stderr_is_journal() ? LOG_TO_JOURNAL
+							     : LOG_TO_STDERR,
+		  opt->foreground || opt->log_level < LOG_WARNING ?
+		  opt->log_level : LOG_WARNING);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	if (systemd_notify_init() < 0)
+		log_warning("cannot reach the service manager at $NOTIFY_SOCKET");
 
 	/* the socket first: a live server there is the error that matters */
-	if (listener_open(&listener, opt.socket_path) < 0)
+	if (open_listener(&listener, opt) < 0)
 		goto out;
-	if (shm_setup(&shm, &opt) < 0)
+	if (shm_setup(&shm, opt) < 0)
 		goto out;
-	if (!opt.foreground) {
+	if (!opt->foreground) {
 		parent = daemonize();
 		if (parent < 0)
 			goto out;
-		log_setup(LOG_TO_SYSLOG, LOG_INFO);
-		r = write_pid_file(opt.pid_file);
+		log_setup(LOG_TO_SYSLOG, opt->log_level);
+		r = write_pid_file(opt->pid_file);
 		if (r < 0) {
 			dprintf(parent, "error: cannot write pid file %s: %s",
-				opt.pid_file, strerror(-r));
+				opt->pid_file, strerror(-r));
 			goto out;
 		}
 		pid_written = true;
 	}
 
-	cfg = (struct server_config){
-		.vectors = opt.vectors,
-		.max_queue = opt.max_queue,
-		.id_count = PROTO_ID_COUNT,
-	};
-	if (loop_new(&loop) < 0 ||
-	    server_new(&server, loop, listener.fd, shm.fd, &cfg) < 0 ||
-	    !(sigterm = loop_signal_new(loop, SIGTERM, on_stop_signal, server)) ||
-	    !(sigint = loop_signal_new(loop, SIGINT, on_stop_signal, server))) {
+	cfg = server_config(opt);
+	if (loop_new(&app.loop) < 0 ||
+	    server_new(&app.server, app.loop, listener.fd, shm.fd, &cfg) < 0 ||
+	    !(sig[0] = loop_signal_new(app.loop, SIGTERM, on_stop_signal, &app)) ||
+	    !(sig[1] = loop_signal_new(app.loop, SIGINT, on_stop_signal, &app)) ||
+	    !(sig[2] = loop_signal_new(app.loop, SIGHUP, on_reload_signal,
+				       &app)) ||
+	    !(sig[3] = loop_signal_new(app.loop, SIGUSR1, on_dump_signal,
+				       &app))) {
 		log_error("out of memory");
 		if (parent >= 0)
 			dprintf(parent, "error: out of memory");
 		goto out;
 	}
 
-	log_notice("listening on %s: shared memory %s, %s, %u vectors per "
-		   "peer", opt.socket_path,
-		   shm_description(&opt, what, sizeof(what)),
-		   format_size(size, sizeof(size), shm.size), opt.vectors);
+	log_notice("listening on %s%s: shared memory %s, %s, %u vectors per "
+		   "peer", listener.name,
+		   listener.inherited ? " (from systemd)" : "",
+		   shm_description(opt, what, sizeof(what)),
+		   format_size(size, sizeof(size), shm.size), opt->vectors);
 	report_to_parent(parent, "ready");
 	parent = -1;
-	loop_run(loop);
+	systemd_notify("READY=1\nMAINPID=%d\nSTATUS=0 peers", (int)getpid());
+	loop_run(app.loop);
 	status = 0;
 	log_notice("stopped");
 
 out:
 	if (parent >= 0)
 		close(parent);
-	loop_signal_free(sigterm);
-	loop_signal_free(sigint);
-	server_free(server);
-	loop_free(loop);
-	listener_close(&listener, opt.socket_path);
+	for (size_t i = 0; i < sizeof(sig) / sizeof(sig[0]); i++)
+		loop_signal_free(sig[i]);
+	server_free(app.server);
+	loop_free(app.loop);
+	listener_close(&listener, opt->socket_path);
 	shm_teardown(&shm);
 	if (pid_written)
-		remove_pid_file(opt.pid_file);
+		remove_pid_file(opt->pid_file);
+	systemd_notify_deinit();
+	options_deinit(opt);
 	return status;
 }

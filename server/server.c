@@ -13,6 +13,10 @@
  * are not told about it, and its departure is queued to every peer that
  * knew it. It is freed in settle, so that no loop over the peers ever sees
  * the list change under it.
+ *
+ * A client is admitted before it is sent anything (admit): it must be in
+ * the allow-lists, under max-peers, and find a free id. One that is not is
+ * closed at once, and no peer hears of it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +45,10 @@
 #define SEND_RETRY 0.05
 /* Clients accepted per wake-up, so that one burst cannot starve the rest. */
 #define ACCEPT_BATCH 64
+/* At most this many refusals are logged in this many seconds; the rest
+ * are counted, so that a client knocking in a loop cannot flood the log. */
+#define REFUSALS_LOGGED 10
+#define REFUSAL_WINDOW 5.0
 
 struct peer {
 	struct server *server;
@@ -51,6 +59,7 @@ struct peer {
 	int id;
 	pid_t pid;
 	uid_t uid;
+	gid_t gid;
 	struct loop_io *io;
 	struct outq queue;
 	size_t slack;             /* its join burst, not counted in the limit
@@ -77,6 +86,11 @@ struct server {
 	bool spare_ready;
 	struct ids ids;
 	struct peer *first, *last;
+	size_t peers;              /* linked and not dropped */
+	size_t peers_notified;     /* what cfg.peers_changed last heard */
+	double refusals_since;     /* start of the current refusal window */
+	unsigned int refusals;     /* refusals logged in it */
+	uint64_t refusals_quiet;   /* refusals not logged in it */
 	struct peer *dirty, **dirty_tail;  /* in the order they got dirty */
 	struct peer *dropped, **dropped_tail;
 	bool broadcasting;
@@ -146,6 +160,8 @@ static void peer_drop(struct peer *p, int level, const char *fmt, ...)
 	log_msg(level, "peer %d %s", p->id, why);
 
 	p->dropped = true;
+	if (p->linked)
+		s->peers--;
 	loop_io_set(p->io, 0);
 	p->next_dropped = NULL;
 	*s->dropped_tail = p;
@@ -289,14 +305,82 @@ static void on_peer(struct loop_io *io, int events, void *data)
 	settle(p->server);
 }
 
+/* Logs why a client was turned away, unless too many were just now. */
+__attribute__((format(printf, 3, 4)))
+static void refusal(struct server *s, const struct peer_cred *c,
+		    const char *fmt, ...)
+{
+	double now = loop_now(s->loop);
+	char why[160];
+	va_list ap;
+
+	if (now - s->refusals_since >= REFUSAL_WINDOW) {
+		if (s->refusals_quiet)
+			log_warning("%llu more clients refused in %g s",
+				    (unsigned long long)s->refusals_quiet,
+				    REFUSAL_WINDOW);
+		s->refusals_since = now;
+		s->refusals = 0;
+		s->refusals_quiet = 0;
+	}
+	if (s->refusals >= REFUSALS_LOGGED) {
+		s->refusals_quiet++;
+		return;
+	}
+	s->refusals++;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warning("refused a client (pid %d, uid %d, gid %d): %s",
+		    (int)c->pid, (int)c->uid, (int)c->gid, why);
+}
+
+/* Whether a client may join: the allow-lists, then the peer limit. */
+static bool admit(struct server *s, int sock, struct peer_cred *cred)
+{
+	const struct access_policy *a = &s->cfg.access;
+	int r = peer_cred_get(cred, sock, a->groups.count > 0);
+
+	if (r < 0 && !access_open(a)) {
+		s->stats.denied++;
+		refusal(s, cred, "cannot read its credentials: %s",
+			strerror(-r));
+		return false;
+	}
+	if (!access_allowed(a, cred->uid, cred->gid, cred->groups,
+			    cred->ngroups)) {
+		s->stats.denied++;
+		refusal(s, cred, "not in allow-users or allow-groups");
+		return false;
+	}
+	if (s->peers >= s->cfg.max_peers) {
+		s->stats.refused++;
+		refusal(s, cred, "%zu peers already (max-peers)", s->peers);
+		return false;
+	}
+	if (s->ids.used >= s->ids.count) {
+		s->stats.refused++;
+		refusal(s, cred, "no free peer id (all %u in use)",
+			s->cfg.id_count);
+		return false;
+	}
+	return true;
+}
+
 static void peer_join(struct server *s, int sock)
 {
 	unsigned int nvec = s->cfg.vectors;
-	struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
-	socklen_t len = sizeof(cred);
+	struct peer_cred cred = { 0 };
 	struct peer *p;
 	int id;
 
+	/* A client that may not join gets nothing, not even the version. */
+	if (!admit(s, sock, &cred)) {
+		peer_cred_deinit(&cred);
+		close(sock);
+		return;
+	}
+	peer_cred_deinit(&cred);
 	p = calloc(1, sizeof(*p) + nvec * sizeof(p->vectors[0]));
 	if (!p) {
 		log_error("out of memory: refusing a client");
@@ -304,18 +388,17 @@ static void peer_join(struct server *s, int sock)
 	}
 	p->server = s;
 	p->sock = sock;
+	p->pid = cred.pid;
+	p->uid = cred.uid;
+	p->gid = cred.gid;
 	p->id = -1;
 	outq_init(&p->queue);
 	id = ids_alloc(&s->ids, p);
 	if (id < 0) {
-		log_warning("no free peer id (all %u in use): refusing a client",
-			    s->cfg.id_count);
+		log_error("no free peer id: refusing a client");
 		goto refuse;
 	}
 	p->id = id;
-	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-	p->pid = cred.pid;
-	p->uid = cred.uid;
 	memcpy(p->vectors, s->spare, nvec * sizeof(p->vectors[0]));
 	s->spare_ready = false;
 	p->io = loop_io_new(s->loop, sock, LOOP_READ, on_peer, p);
@@ -355,6 +438,7 @@ static void peer_join(struct server *s, int sock)
 		else
 			s->first = p;
 		s->last = p;
+		s->peers++;
 	}
 	return;
 
@@ -496,6 +580,10 @@ static void settle(struct server *s)
 		peer_free(p);
 	}
 	s->dropped_tail = &s->dropped;
+	if (s->peers != s->peers_notified && s->cfg.peers_changed) {
+		s->peers_notified = s->peers;
+		s->cfg.peers_changed(s->cfg.data, s->peers);
+	}
 }
 
 int server_new(struct server **out, struct loop *loop, int listen_fd,
@@ -508,11 +596,13 @@ int server_new(struct server **out, struct loop *loop, int listen_fd,
 		return -ENOMEM;
 	s->loop = loop;
 	s->cfg = *cfg;
+	s->cfg.access = (struct access_policy){ 0 };
 	s->listen_fd = listen_fd;
 	s->dropped_tail = &s->dropped;
 	s->dirty_tail = &s->dirty;
 	s->spare = calloc(cfg->vectors + 1, sizeof(*s->spare));
-	if (!s->spare || ids_init(&s->ids, cfg->id_count) < 0)
+	if (!s->spare || ids_init(&s->ids, cfg->id_count) < 0 ||
+	    server_reconfigure(s, cfg) < 0)
 		goto fail;
 	fd = fcntl(shm_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0 || !(s->shm = fdref_new(fd)))
@@ -559,6 +649,8 @@ void server_free(struct server *s)
 			fdref_put(s->spare[v]);
 	free(s->spare);
 	ids_deinit(&s->ids);
+	idlist_clear(&s->cfg.access.users);
+	idlist_clear(&s->cfg.access.groups);
 	free(s->farewell_ids);
 	free(s);
 }
@@ -598,10 +690,50 @@ void server_shutdown(struct server *s)
 	settle(s);
 }
 
+int server_reconfigure(struct server *s, const struct server_config *cfg)
+{
+	struct access_policy a = { 0 };
+
+	if (idlist_copy(&a.users, &cfg->access.users) < 0 ||
+	    idlist_copy(&a.groups, &cfg->access.groups) < 0) {
+		idlist_clear(&a.users);
+		return -ENOMEM;
+	}
+	idlist_clear(&s->cfg.access.users);
+	idlist_clear(&s->cfg.access.groups);
+	s->cfg.access = a;
+	s->cfg.max_queue = cfg->max_queue;
+	s->cfg.max_peers = cfg->max_peers;
+	return 0;
+}
+
 void server_get_stats(const struct server *s, struct server_stats *st)
 {
 	*st = s->stats;
-	st->peers = 0;
+	st->peers = s->peers;
+}
+
+void server_log_state(const struct server *s)
+{
+	const struct server_stats *st = &s->stats;
+
+	log_notice("state: %zu peers (max-peers %u), ids 0..%u with %u in use, "
+		   "next id %u, %u vectors, max-queue %zu%s",
+		   s->peers, s->cfg.max_peers, s->cfg.id_count - 1,
+		   s->ids.used, s->ids.next, s->cfg.vectors, s->cfg.max_queue,
+		   s->closing ? ", shutting down" : "");
+	log_notice("state: joins %llu, departures %llu, dropped %llu, "
+		   "refused %llu, denied %llu, messages %llu",
+		   (unsigned long long)st->joins,
+		   (unsigned long long)st->departures,
+		   (unsigned long long)st->dropped,
+		   (unsigned long long)st->refused,
+		   (unsigned long long)st->denied,
+		   (unsigned long long)st->messages);
 	for (const struct peer *p = s->first; p; p = p->next)
-		st->peers += !p->dropped;
+		log_notice("state: peer %d: pid %d, uid %d, gid %d, %zu "
+			   "messages queued%s", p->id, (int)p->pid, (int)p->uid,
+			   (int)p->gid, p->queue.len,
+			   loop_io_events(p->io) & LOOP_WRITE ?
+			   ", waiting for it to read" : "");
 }

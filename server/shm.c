@@ -194,9 +194,29 @@ static int open_memfd(struct shm *shm, uint64_t size)
 	return 0;
 }
 
+/* The owner and mode asked for, on whatever kind of memory it is. */
+static int set_perms(struct shm *shm, const struct file_perms *perms,
+		     const char *what)
+{
+	const char *step = "owner";
+
+	if ((perms->uid != (uid_t)-1 || perms->gid != (gid_t)-1) &&
+	    fchown(shm->fd, perms->uid, perms->gid) < 0)
+		goto fail;
+	step = "mode";
+	if (perms->mode != (mode_t)-1 && fchmod(shm->fd, perms->mode) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_error("cannot set the %s of %s: %s", step, what, strerror(errno));
+	shm_teardown(shm);
+	return -EPERM;
+}
+
 int shm_setup(struct shm *shm, const struct options *o)
 {
 	uint64_t size = pow2_ceil(o->size);
+	int r = -EINVAL;
 
 	shm->fd = -1;
 	shm->name = NULL;
@@ -209,13 +229,19 @@ int shm_setup(struct shm *shm, const struct options *o)
 	}
 	switch (o->shm_kind) {
 	case SHM_POSIX:
-		return open_posix(shm, o->shm_path, size, o->resize);
+		r = open_posix(shm, o->shm_path, size, o->resize);
+		break;
 	case SHM_DIR:
-		return open_dir(shm, o->shm_path, size);
+		r = open_dir(shm, o->shm_path, size);
+		break;
 	case SHM_MEMFD:
-		return open_memfd(shm, size);
+		r = open_memfd(shm, size);
+		break;
 	}
-	return -EINVAL;
+	if (r < 0)
+		return r;
+	return set_perms(shm, &o->shm_perms, o->shm_kind == SHM_POSIX ?
+			 o->shm_path : "the shared memory");
 }
 
 void shm_teardown(struct shm *shm)

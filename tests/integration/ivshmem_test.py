@@ -62,6 +62,18 @@ def eventfd_read(fd, timeout=TIMEOUT):
     return struct.unpack("=Q", os.read(fd, 8))[0]
 
 
+def ring(a, b):
+    """a and b ring each other on every vector and hear exactly that (they
+    must keep their fds)."""
+    a.wait_join(b.id, len(b.own))
+    b.wait_join(a.id, len(a.own))
+    for v in range(len(b.own)):
+        eventfd_kick(a.peers[b.id][v])
+        assert eventfd_read(b.own[v]) == 1, "a rang b"
+        eventfd_kick(b.peers[a.id][v])
+        assert eventfd_read(a.own[v]) == 1, "b rang a"
+
+
 def eventfd_pending(fd):
     r, _, _ = select.select([fd], [], [], 0)
     return bool(r)
@@ -212,27 +224,63 @@ class Peer:
         self.own, self.peers, self.shm_fd = [], {}, None
 
 
+def activation_command(cmd, fds):
+    """@cmd run as systemd runs a socket-activated service: @fds become
+    fds 3, 4, ..., with LISTEN_FDS and LISTEN_PID (the pid of the shell,
+    which exec keeps). Pass @fds to Popen's pass_fds."""
+    moves = []
+    for i, fd in enumerate(fds):
+        if fd != 3 + i:
+            moves += [f"{3 + i}<&{fd}"]
+    closes = [f"{fd}<&-" for fd in fds if fd >= 3 + len(fds)]
+    script = (f'LISTEN_PID=$$ LISTEN_FDS={len(fds)} exec "$0" "$@" '
+              + " ".join(moves + closes))
+    return ["/bin/sh", "-c", script] + cmd
+
+
 class Server:
     """The built ivshmem-server, in the foreground, in a test's directory."""
 
     def __init__(self, tmpdir, *args, vectors=1, shm_name=None, socket_path=None,
-                 extra_env=None):
+                 extra_env=None, config=None, listen_socket=None):
+        """@config: text of a config file passed with -c (self.config).
+        @listen_socket: a listening socket passed as systemd does (fd 3,
+        LISTEN_FDS, LISTEN_PID); the server gets no -S then."""
         self.tmpdir = tmpdir
         self.socket = socket_path or os.path.join(tmpdir, "ivshmem.sock")
         self.shm_name = shm_name
-        self.args = ["-F", "-S", self.socket, "-n", str(vectors)]
+        self.listen_socket = listen_socket
+        self.args = ["-F"]
+        if listen_socket is None:
+            self.args += ["-S", self.socket]
+        if vectors is not None:
+            self.args += ["-n", str(vectors)]
         if shm_name:
             self.args += ["-M", shm_name]
+        self.config = None
+        if config is not None:
+            self.config = os.path.join(tmpdir, f"server-{next(_names)}.conf")
+            self.write_config(config)
+            self.args += ["-c", self.config]
         self.args += list(args)
         self.logpath = os.path.join(tmpdir, f"server-{next(_names)}.log")
         self.env = dict(os.environ, **(extra_env or {}))
         self.proc = None
 
+    def write_config(self, text):
+        with open(self.config, "w") as f:
+            f.write(text)
+
     def start(self, wait=True, preexec_fn=None):
         self.logfile = open(self.logpath, "w")
-        self.proc = subprocess.Popen([SERVER] + self.args, stdout=self.logfile,
+        cmd = [SERVER] + self.args
+        pass_fds = ()
+        if self.listen_socket is not None:
+            cmd = activation_command(cmd, [self.listen_socket.fileno()])
+            pass_fds = (self.listen_socket.fileno(),)
+        self.proc = subprocess.Popen(cmd, stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=self.env,
-                                     preexec_fn=preexec_fn)
+                                     preexec_fn=preexec_fn, pass_fds=pass_fds)
         if wait:
             wait_until(lambda: "listening on" in self.log() or
                        self.proc.poll() is not None, what="server start")
@@ -250,6 +298,9 @@ class Server:
 
     def peer(self, vectors=1, **kw):
         return Peer(self.socket, vectors=vectors, **kw)
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
         if self.proc is None:
@@ -293,6 +344,19 @@ class TestCase(unittest.TestCase):
         """Runs fn(*args) after the test, last registered first."""
         self.addCleanup(fn, *args)
 
+    def reap_daemon(self, pidfile):
+        """After the test, kills the daemon that @pidfile names, if it still
+        runs: registered before the daemon starts, so that no failure in
+        between leaves it behind."""
+        def kill():
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read())
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        self.later(kill)
+
     def server(self, *args, start=True, **kw):
         if "shm_name" not in kw and "-m" not in args and "--memfd" not in args:
             kw["shm_name"] = unique_name()
@@ -318,10 +382,26 @@ MSI_BASE = 0x100000  # guest RAM where MSI-X messages land, 4 bytes a vector
 MSI_DATA = 0x5A000   # data of vector v: MSI_DATA + v
 
 
+class QemuFailed(AssertionError):
+    """QEMU exited, or did not start; the message is its log."""
+
+
+def _has_name(uid):
+    import pwd
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
+
+
 class Qemu:
     """qemu-system-x86_64 with one ivshmem device, no guest, over qtest."""
 
-    def __init__(self, tmpdir, device):
+    def __init__(self, tmpdir, device, user=None):
+        """@user: (uid, gid) to run QEMU as, with no supplementary groups
+        but those of @user's name if it has one; the qtest socket is then
+        made reachable for it."""
         if not QEMU:
             raise RuntimeError("qemu-system-x86_64 not found: run scripts/setup")
         self.qtest_path = os.path.join(tmpdir, f"qtest-{next(_names)}.sock")
@@ -329,17 +409,32 @@ class Qemu:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.qtest_path)
         listener.listen(1)
+        prefix = []
+        if user is not None:
+            os.chmod(self.qtest_path, 0o666)
+            prefix = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}",
+                      "--init-groups" if _has_name(user[0]) else
+                      "--clear-groups", "--"]
         self.logfile = open(self.logpath, "w")
         self.proc = subprocess.Popen(
+            prefix +
             [QEMU, "-M", "q35", "-m", "128M", "-display", "none", "-S",
              "-nodefaults", "-qtest", f"unix:{self.qtest_path}"] + device,
             stdout=self.logfile, stderr=subprocess.STDOUT)
-        listener.settimeout(TIMEOUT)
+        listener.settimeout(0.05)
+        deadline = time.monotonic() + TIMEOUT
         try:
-            self.sock, _ = listener.accept()
-        except socket.timeout:
-            self.proc.kill()
-            raise AssertionError(f"QEMU did not start: {self.log()}")
+            while True:
+                try:
+                    self.sock, _ = listener.accept()
+                    break
+                except socket.timeout:
+                    if self.proc.poll() is not None or \
+                            time.monotonic() > deadline:
+                        self.proc.kill()
+                        self.proc.wait()
+                        self.logfile.close()
+                        raise QemuFailed(self.log())
         finally:
             listener.close()
         self.sock.settimeout(TIMEOUT)

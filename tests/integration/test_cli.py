@@ -249,6 +249,7 @@ class Daemon(TestCase):
         pidfile = os.path.join(self.tmpdir, "d.pid")
         name = unique_name()
         self.later(shm_unlink, name)
+        self.reap_daemon(pidfile)
         code, out, err = run_server("-S", sock, "-p", pidfile, "-M", name)
         self.assertEqual((code, err), (0, ""))
         # the parent returned only once the daemon listens
@@ -256,8 +257,6 @@ class Daemon(TestCase):
         self.later(peer.close)
         with open(pidfile) as f:
             pid = int(f.read())
-        self.later(lambda: os.path.exists(f"/proc/{pid}") and
-                   os.kill(pid, signal.SIGKILL))
         self.assertNotEqual(pid, os.getpid())
         with open(f"/proc/{pid}/stat") as f:
             ppid = int(f.read().rsplit(")", 1)[1].split()[1])

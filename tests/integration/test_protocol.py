@@ -8,7 +8,7 @@ import time
 import unittest
 
 from ivshmem_test import (TestCase, Peer, eventfd_kick, eventfd_read,
-                          eventfd_pending, wait_until, open_fds)
+                          eventfd_pending, ring, wait_until, open_fds)
 
 
 class Handshake(TestCase):
@@ -131,6 +131,8 @@ class Departures(TestCase):
         c = self.peer(srv)
         self.assertEqual(c.id, 2)
         self.assertEqual(c.order, [0])
+        ring(a, c)
+        self.assertEqual(a.events, [("join", 1), ("leave", 1), ("join", 2)])
 
     def test_client_that_closes_before_reading(self):
         srv = self.server(vectors=1)
@@ -148,6 +150,7 @@ class Departures(TestCase):
         self.assertEqual(set(joined) - set(left), {b.id})
         self.assertEqual(b.order, [0])
         self.assertEqual(srv.proc.poll(), None)
+        ring(a, b)
 
 
 class Ids(TestCase):
