@@ -52,7 +52,7 @@
 #define HINT_IOMMU "the guest needs an IOMMU (QEMU: -M q35 " \
 	"-device intel-iommu,intremap=on; kernel: intel_iommu=on)"
 #define HINT_MODULES "load the modules vfio-pci and vfio_iommu_type1 " \
-	"(modprobe vfio-pci vfio_iommu_type1)"
+	"(modprobe -a vfio-pci vfio_iommu_type1)"
 
 struct pci {
 	char address[16];

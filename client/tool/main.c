@@ -464,11 +464,11 @@ static int cmd_monitor(struct ivshmem *h, struct args *a)
 	ivshmem_on_interrupt(h, IVSHMEM_ALL_VECTORS, monitor_interrupt, NULL);
 	ivshmem_on_peer(h, monitor_peer, NULL);
 	ivshmem_on_server(h, monitor_server, &m);
+	printf("id %d\n", ivshmem_own_id(h));
 	/* a guest's device may have no interrupts: say so rather than wait
-	 * forever (what this finds on vector 0 is printed) */
+	 * forever (the handlers print what this finds) */
 	if (a->pci_address && ivshmem_wait(h, 0, 0) == -ENOTSUP)
 		return failed(-ENOTSUP, "monitor");
-	printf("id %d\n", ivshmem_own_id(h));
 	deadline = now_ms() + (uint64_t)timeout;
 	for (;;) {
 		uint64_t now = now_ms();
