@@ -1,6 +1,7 @@
 #!/bin/sh
 # /init of the ivshmem guest tests (test_guest.py): the static
-# ivshmem-client and guest-test against an ivshmem-plain device at
+# ivshmem-client, guest-test and the README's example-guest against an
+# ivshmem-plain device at
 # 00:03.0 and, in mode "full", an ivshmem-doorbell with 4 vectors at
 # 00:04.0, connected to the host's server. Both have 1 MiB.
 #
@@ -18,6 +19,7 @@
 . /etc/guest-lib.sh
 guest_setup
 
+C=ivshmem-client
 PLAIN=0000:00:03.0
 DB=0000:00:04.0
 MiB=1048576
@@ -34,12 +36,12 @@ show() {
 	done <"$2"
 }
 
-# run NAME STATUS ARGS...: ivshmem-client ARGS must exit with STATUS; its
-# output is then in $out and $err.
+# run NAME STATUS COMMAND...: COMMAND must exit with STATUS; its output is
+# then in $out and $err.
 run() {
 	name=$1 want=$2
 	shift 2
-	ivshmem-client "$@" >/tmp/out 2>/tmp/err
+	"$@" >/tmp/out 2>/tmp/err
 	rc=$?
 	out=$(cat /tmp/out) err=$(cat /tmp/err)
 	show "$name" /tmp/out OUT
@@ -81,63 +83,63 @@ NO_VFIO="has no interrupts without VFIO: bind it with 'ivshmem-client bind-vfio 
 if [ "$(param mode)" = noiommu ]; then
 	# No IOMMU: no IOMMU group, so no VFIO, whatever modules are loaded.
 	guest_load_vfio || status=1
-	run noiommu-list 0 list && same noiommu-list "$out" "$PLAIN plain $MiB -"
-	run noiommu-bind 7 bind-vfio $PLAIN &&
+	run noiommu-list 0 $C list && same noiommu-list "$out" "$PLAIN plain $MiB -"
+	run noiommu-bind 7 $C bind-vfio $PLAIN &&
 		has noiommu-bind "$err" "^ivshmem-client: $PLAIN has no IOMMU group: the guest needs an IOMMU"
 	guest_end $status
 fi
 
 # ---- the devices as they boot: no driver ----
-run list 0 list && same list "$out" "$PLAIN plain $MiB -
+run list 0 $C list && same list "$out" "$PLAIN plain $MiB -
 $DB doorbell $MiB -"
 
 # ---- ivshmem-plain, write-combined and uncached ----
-run plain-info 0 --pci $PLAIN info && same plain-info "$out" "backend: pci
+run plain-info 0 $C --pci $PLAIN info && same plain-info "$out" "backend: pci
 size: $MiB"
 n=$((5 + ${#TOKEN}))
-run plain-read 0 --pci $PLAIN read 0 $n --raw && same plain-read "$out" "host:$TOKEN"
-run plain-read-uncached 0 --pci $PLAIN --uncached read 0 $n --raw &&
+run plain-read 0 $C --pci $PLAIN read 0 $n --raw && same plain-read "$out" "host:$TOKEN"
+run plain-read-uncached 0 $C --pci $PLAIN --uncached read 0 $n --raw &&
 	same plain-read-uncached "$out" "host:$TOKEN"
-run plain-write 0 --pci $PLAIN write 4096 "guest-wc:$TOKEN" && pass plain-write
-run plain-write-uncached 0 --pci $PLAIN --uncached write 8192 "guest-uc:$TOKEN" && pass plain-write-uncached
+run plain-write 0 $C --pci $PLAIN write 4096 "guest-wc:$TOKEN" && pass plain-write
+run plain-write-uncached 0 $C --pci $PLAIN --uncached write 8192 "guest-uc:$TOKEN" && pass plain-write-uncached
 n=$((9 + ${#TOKEN}))
-run plain-wc-to-uc 0 --pci $PLAIN --uncached read 4096 $n --raw &&
+run plain-wc-to-uc 0 $C --pci $PLAIN --uncached read 4096 $n --raw &&
 	same plain-wc-to-uc "$out" "guest-wc:$TOKEN"
-run plain-uc-to-wc 0 --pci $PLAIN read 8192 $n --raw &&
+run plain-uc-to-wc 0 $C --pci $PLAIN read 8192 $n --raw &&
 	same plain-uc-to-wc "$out" "guest-uc:$TOKEN"
-run plain-cached 4 --pci $PLAIN --cached info &&
+run plain-cached 4 $C --pci $PLAIN --cached info &&
 	has plain-cached "$err" "cached mappings of ivshmem devices are Windows only"
-run plain-wait 7 --pci $PLAIN wait 0 --timeout 100 &&
+run plain-wait 7 $C --pci $PLAIN wait 0 --timeout 100 &&
 	has plain-wait "$err" "$PLAIN is an ivshmem-plain device: it has no interrupts"
 
 # ---- ivshmem-doorbell through sysfs: no interrupts ----
-run db-info 0 --pci $DB info && has db-info "$out" "^vectors: 4$"
+run db-info 0 $C --pci $DB info && has db-info "$out" "^vectors: 4$"
 ID=$(printf '%s\n' "$out" | sed -n 's/^id: //p')
 echo "GUEST-RESULT: id=$ID"
 n=$((7 + ${#TOKEN}))
-run db-read 0 --pci $DB read 0 $n --raw && same db-read "$out" "server:$TOKEN"
-run db-wait 7 --pci $DB wait 0 --timeout 100 && has db-wait "$err" "$NO_VFIO"
-run db-monitor 7 --pci $DB monitor --timeout 100 && has db-monitor "$err" "$NO_VFIO"
-run db-notify 0 --pci $DB notify "$MONITOR" 3 && pass db-notify
-run db-bind-no-modules 7 bind-vfio $DB &&
-	has db-bind-no-modules "$err" "load the modules vfio-pci and vfio_iommu_type1 \(modprobe vfio-pci vfio_iommu_type1\)"
+run db-read 0 $C --pci $DB read 0 $n --raw && same db-read "$out" "server:$TOKEN"
+run db-wait 7 $C --pci $DB wait 0 --timeout 100 && has db-wait "$err" "$NO_VFIO"
+run db-monitor 7 $C --pci $DB monitor --timeout 100 && has db-monitor "$err" "$NO_VFIO"
+run db-notify 0 $C --pci $DB notify "$MONITOR" 3 && pass db-notify
+run db-bind-no-modules 7 $C bind-vfio $DB &&
+	has db-bind-no-modules "$err" "load the modules vfio-pci and vfio_iommu_type1 \(modprobe -a vfio-pci vfio_iommu_type1\)"
 
 # ---- bound to vfio-pci ----
 guest_load_vfio || status=1
-run bind 0 bind-vfio $DB && pass bind
-run bind-again 0 bind-vfio "${DB#0000:}" && pass bind-again
-run bind-none 4 bind-vfio 0000:00:05.0 && has bind-none "$err" "no ivshmem device at 0000:00:05.0"
-run vfio-list 0 list && same vfio-list "$out" "$PLAIN plain $MiB -
+run bind 0 $C bind-vfio $DB && pass bind
+run bind-again 0 $C bind-vfio "${DB#0000:}" && pass bind-again
+run bind-none 4 $C bind-vfio 0000:00:05.0 && has bind-none "$err" "no ivshmem device at 0000:00:05.0"
+run vfio-list 0 $C list && same vfio-list "$out" "$PLAIN plain $MiB -
 $DB doorbell $MiB vfio-pci"
-run vfio-info 0 --pci $DB info && same vfio-info "$out" "backend: pci
+run vfio-info 0 $C --pci $DB info && same vfio-info "$out" "backend: pci
 size: $MiB
 id: $ID
 vectors: 4"
 n=$((7 + ${#TOKEN}))
-run vfio-read-uncached 0 --pci $DB --uncached read 0 $n --raw &&
+run vfio-read-uncached 0 $C --pci $DB --uncached read 0 $n --raw &&
 	same vfio-read-uncached "$out" "server:$TOKEN"
-run vfio-write 0 --pci $DB write 4096 "guest-db:$TOKEN" && pass vfio-write
-run vfio-notify 0 --pci $DB notify "$MONITOR" 2 && pass vfio-notify
+run vfio-write 0 $C --pci $DB write 4096 "guest-db:$TOKEN" && pass vfio-write
+run vfio-notify 0 $C --pci $DB notify "$MONITOR" 2 && pass vfio-notify
 
 # wait: -v says when the device is open, its interrupts armed
 ivshmem-client -v --pci $DB wait 1 --timeout 10000 >/tmp/out 2>/tmp/err &
@@ -159,4 +161,8 @@ show vfio-monitor /tmp/mon OUT
 has vfio-monitor "$(cat /tmp/mon)" "^interrupt 3 1$"
 
 guest-test $DB "$ECHO" "$ID" 4 "$ROUNDS" || status=1
+
+# the README's example: the echo peer answers on vector 0
+run example 0 example-guest $DB "$ECHO" && same example "$out" "our id is $ID, with 4 vectors
+interrupt on vector 0"
 guest_end $status

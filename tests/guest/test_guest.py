@@ -42,6 +42,7 @@ from ivshmem_test import (Server, eventfd_kick, shm_unlink,  # noqa: E402
 CLIENT = os.environ.get("IVSHMEM_CLIENT", "")
 CLIENT_STATIC = os.environ.get("IVSHMEM_CLIENT_STATIC", "")
 GUEST_TEST = os.environ.get("GUEST_TEST", "")
+EXAMPLE_GUEST = os.environ.get("EXAMPLE_GUEST", "")
 CACHE = os.environ.get("IVSHMEM_GUEST_CACHE", "/var/tmp/ivshmem-guest")
 
 MIB = 1 << 20
@@ -99,7 +100,8 @@ class GuestTest(unittest.TestCase):
     def setUpClass(cls):
         for name, path in (("IVSHMEM_CLIENT", CLIENT),
                            ("IVSHMEM_CLIENT_STATIC", CLIENT_STATIC),
-                           ("GUEST_TEST", GUEST_TEST)):
+                           ("GUEST_TEST", GUEST_TEST),
+                           ("EXAMPLE_GUEST", EXAMPLE_GUEST)):
             if not path or not os.access(path, os.X_OK):
                 raise RuntimeError(f"{name} must name the built program")
         cls.tmpdir = tempfile.mkdtemp(prefix="ivshmem-guest-")
@@ -121,12 +123,14 @@ class GuestTest(unittest.TestCase):
 
     @classmethod
     def initramfs(cls, kdir):
-        """The static ivshmem-client (named so) and guest-test."""
+        """The static ivshmem-client (named so), guest-test and the
+        README's example-guest."""
         client = os.path.join(cls.tmpdir, "ivshmem-client")
         os.symlink(CLIENT_STATIC, client)
         return guest.build_initramfs(
             kdir, os.path.join(cls.tmpdir, "ivshmem.cpio"),
-            os.path.join(HERE, "init-ivshmem.sh"), [client, GUEST_TEST])
+            os.path.join(HERE, "init-ivshmem.sh"),
+            [client, GUEST_TEST, EXAMPLE_GUEST])
 
     @classmethod
     def plain_file(cls, tag):
@@ -340,11 +344,19 @@ class GuestTest(unittest.TestCase):
                           f"vfio-no-vector-{VECTORS}", "vfio-no-peer-list",
                           "vfio-wait-each-vector",
                           "vfio-dispatch-each-vector")
-        self.assertEqual(self.echo.received, [2 * ROUNDS] * VECTORS)
+        # and once more on vector 0 for the README's example
+        self.assertEqual(self.echo.received,
+                         [2 * ROUNDS + 1] + [2 * ROUNDS] * (VECTORS - 1))
         results = self.result.results
         self.assertEqual(int(results["round_trips"]),
                          2 * ROUNDS * VECTORS)
         self.assertGreater(float(results["rtt_median_us"]), 0)
+
+    def test_readme_example(self):
+        self.assertPassed("example")
+        self.assertEqual(self.output("example"), [
+            f"our id is {self.qemu_id}, with {VECTORS} vectors",
+            "interrupt on vector 0"])
 
     def test_no_iommu(self):
         self.assertPassed("noiommu-list", "noiommu-bind",
