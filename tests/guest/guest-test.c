@@ -68,10 +68,10 @@ static void on_interrupt(struct ivshmem *h, int vector, uint64_t count,
 	s->count += count;
 }
 
-/* One round trip on @vector with ivshmem_wait(); @all sees every
- * interrupt. */
+/* One round trip on @vector with ivshmem_wait(); @all (a handler of
+ * every vector) sees every interrupt. */
 static int round_wait(struct ivshmem *h, int peer, int vector,
-		      struct seen *all)
+		      struct seen *all, int vectors)
 {
 	int r;
 
@@ -126,6 +126,28 @@ static int round_dispatch(struct ivshmem *h, int peer, int vector,
 	return 0;
 }
 
+typedef int round_fn(struct ivshmem *h, int peer, int vector,
+		     struct seen *seen, int vectors);
+
+/* @rounds round trips on each vector with @fn; their times go to
+ * rtt[*n] on. */
+static int round_trips(round_fn *fn, struct ivshmem *h, int peer,
+		       int vectors, int rounds, struct seen *seen,
+		       uint64_t *rtt, int *n)
+{
+	for (int i = 0; i < rounds; i++) {
+		for (int v = 0; v < vectors; v++) {
+			uint64_t t0 = now_ns();
+			int r = fn(h, peer, v, seen, vectors);
+
+			if (r < 0)
+				return r;
+			rtt[(*n)++] = now_ns() - t0;
+		}
+	}
+	return 0;
+}
+
 static int by_value(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -150,7 +172,7 @@ static void report(uint64_t *rtt, int n)
 
 int main(int argc, char **argv)
 {
-	struct seen all, seen[IVSHMEM_VECTORS_MAX];
+	struct seen seen[IVSHMEM_VECTORS_MAX];
 	uint64_t *rtt;
 	struct ivshmem *h;
 	int peer, own, vectors, rounds, n = 0, r;
@@ -187,31 +209,16 @@ int main(int argc, char **argv)
 	      "vfio-no-vector-%d", vectors);
 	check(ivshmem_peers(h, NULL, 0) == -ENOTSUP, "vfio-no-peer-list");
 
-	ivshmem_on_interrupt(h, IVSHMEM_ALL_VECTORS, on_interrupt, &all);
-	r = 0;
-	for (int i = 0; i < rounds && r == 0; i++) {
-		for (int v = 0; v < vectors && r == 0; v++) {
-			uint64_t t0 = now_ns();
-
-			r = round_wait(h, peer, v, &all);
-			rtt[n++] = now_ns() - t0;
-		}
-	}
+	ivshmem_on_interrupt(h, IVSHMEM_ALL_VECTORS, on_interrupt, &seen[0]);
+	r = round_trips(round_wait, h, peer, vectors, rounds, seen, rtt, &n);
 	check(r == 0, "vfio-wait-each-vector (%d rounds x %d vectors)",
 	      rounds, vectors);
 
 	ivshmem_on_interrupt(h, IVSHMEM_ALL_VECTORS, NULL, NULL);
 	for (int v = 0; v < vectors; v++)
 		ivshmem_on_interrupt(h, v, on_interrupt, &seen[v]);
-	r = 0;
-	for (int i = 0; i < rounds && r == 0; i++) {
-		for (int v = 0; v < vectors && r == 0; v++) {
-			uint64_t t0 = now_ns();
-
-			r = round_dispatch(h, peer, v, seen, vectors);
-			rtt[n++] = now_ns() - t0;
-		}
-	}
+	r = round_trips(round_dispatch, h, peer, vectors, rounds, seen, rtt,
+			&n);
 	check(r == 0, "vfio-dispatch-each-vector (%d rounds x %d vectors)",
 	      rounds, vectors);
 	if (!failures)
