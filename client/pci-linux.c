@@ -441,11 +441,12 @@ static int map_resource(const char *address, const char *attr, void **mem,
 static int vfio_ioctl(struct pci *p, int fd, unsigned long request,
 		      void *arg, const char *name)
 {
-	if (ioctl(fd, request, arg) == 0)
-		return 0;
-	log_error("%s: VFIO %s failed: %s", p->address, name,
-		  strerror(errno));
-	return -errno;
+	int r = ioctl(fd, request, arg) < 0 ? -errno : 0;
+
+	if (r < 0)
+		log_error("%s: VFIO %s failed: %s", p->address, name,
+			  strerror(-r));
+	return r;
 }
 
 /* The VFIO container and group of the device, and the device. */
@@ -462,8 +463,9 @@ static int vfio_open_device(struct pci *p)
 	}
 	p->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (p->container < 0) {
-		log_error("cannot open /dev/vfio/vfio: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		log_error("cannot open /dev/vfio/vfio: %s", strerror(-r));
+		return r;
 	}
 	if (ioctl(p->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
 	    ioctl(p->container, VFIO_CHECK_EXTENSION,
@@ -501,11 +503,11 @@ static int vfio_open_device(struct pci *p)
 		return r;
 	p->device = ioctl(p->group, VFIO_GROUP_GET_DEVICE_FD, p->address);
 	if (p->device < 0) {
+		r = -errno;
 		log_error("%s: VFIO GROUP_GET_DEVICE_FD failed: %s",
-			  p->address, strerror(errno));
-		return -errno;
+			  p->address, strerror(-r));
 	}
-	return 0;
+	return r;
 }
 
 /* One eventfd per MSI-X vector, all given to VFIO in one call. */
@@ -538,16 +540,19 @@ static int vfio_enable_msix(struct ivshmem *h, int count)
 	return r;
 }
 
+/* Without Bus Master, the device's MSI-X messages are lost. */
 static int vfio_set_bus_master(struct pci *p, uint64_t config)
 {
+	off_t at = (off_t)(config + PCI_COMMAND);
 	uint16_t command;
 
-	if (pread(p->device, &command, 2, (off_t)(config + PCI_COMMAND)) != 2)
-		return -EIO;
-	command = htole16(le16toh(command) | PCI_COMMAND_MASTER);
-	if (pwrite(p->device, &command, 2, (off_t)(config + PCI_COMMAND)) != 2)
-		return -EIO;
-	return 0;
+	if (pread(p->device, &command, 2, at) == 2) {
+		command = htole16(le16toh(command) | PCI_COMMAND_MASTER);
+		if (pwrite(p->device, &command, 2, at) == 2)
+			return 0;
+	}
+	log_error("%s: cannot set Bus Master through VFIO", p->address);
+	return -EIO;
 }
 
 /* Registers and interrupts through VFIO (never BAR2: see the top). */
@@ -578,7 +583,8 @@ static int vfio_open(struct ivshmem *h)
 	if (r < 0)
 		return r;
 	if (!(bar0.flags & VFIO_REGION_INFO_FLAG_MMAP) ||
-	    bar0.size < REG_DOORBELL + 4 || msix.count > IVSHMEM_VECTORS_MAX) {
+	    bar0.size < REG_DOORBELL + 4 || msix.count == 0 ||
+	    msix.count > IVSHMEM_VECTORS_MAX) {
 		log_error("%s does not look like an ivshmem-doorbell through "
 			  "VFIO", p->address);
 		return -ENOTSUP;
@@ -586,8 +592,9 @@ static int vfio_open(struct ivshmem *h)
 	regs = mmap(NULL, bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		    p->device, (off_t)bar0.offset);
 	if (regs == MAP_FAILED) {
-		log_error("cannot map BAR0 through VFIO: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		log_error("cannot map BAR0 through VFIO: %s", strerror(-r));
+		return r;
 	}
 	p->regs = regs;
 	p->regs_size = bar0.size;
@@ -614,8 +621,11 @@ static int sysfs_open(struct ivshmem *h)
 		return r;
 	p->regs = regs;
 	p->regs_size = (size_t)size;
-	if (size < REG_DOORBELL + 4)
+	if (size < REG_DOORBELL + 4) {
+		log_error("%s: BAR0 has only %llu bytes", p->address,
+			  (unsigned long long)size);
 		return -EIO;
+	}
 	p->vectors = msix_vectors(p->address);
 	if (p->vectors < 0)
 		p->vectors = -1;
@@ -689,7 +699,7 @@ int pci_open(struct ivshmem **out, const char *address, unsigned flags)
 int pci_bind_vfio(const char *address)
 {
 	struct ivshmem_pci_device dev;
-	char path[PATH_MAX], group[32];
+	char path[PATH_MAX], module[PATH_MAX], group[32];
 	int r = find_device(address, &dev);
 
 	if (r < 0)
@@ -702,9 +712,8 @@ int pci_bind_vfio(const char *address)
 		return -ENOTSUP;
 	}
 	sysfs_path(path, "bus/pci/drivers/vfio-pci");
-	r = exists(path) ? 0 : -ENOTSUP;
-	sysfs_path(path, "module/vfio_iommu_type1");
-	if (r < 0 || !exists(path)) {
+	sysfs_path(module, "module/vfio_iommu_type1");
+	if (!exists(path) || !exists(module)) {
 		log_error("VFIO is not ready: %s", HINT_MODULES);
 		return -ENOTSUP;
 	}
