@@ -13,8 +13,9 @@ Two guests boot at once (init-ivshmem.sh is their /init):
 
 Everything runs in setUpClass; each test checks one part of what both
 sides saw. Environment: IVSHMEM_SERVER, IVSHMEM_CLIENT (host),
-IVSHMEM_CLIENT_STATIC and GUEST_TEST (guest), IVSHMEM_GUEST_CACHE (where
-fetch-kernel.sh keeps the kernel, default /var/tmp/ivshmem-guest).
+IVSHMEM_CLIENT_STATIC, GUEST_TEST and EXAMPLE_GUEST (guest, static),
+IVSHMEM_GUEST_CACHE (where fetch-kernel.sh keeps the kernel, default
+/var/tmp/ivshmem-guest, shared by the build directories).
 """
 
 import mmap
@@ -48,6 +49,7 @@ CACHE = os.environ.get("IVSHMEM_GUEST_CACHE", "/var/tmp/ivshmem-guest")
 MIB = 1 << 20
 VECTORS = 4
 ROUNDS = 20
+GUEST_TIMEOUT = 120
 PLAIN = "0000:00:03.0"
 DOORBELL = "0000:00:04.0"
 
@@ -68,7 +70,7 @@ class Echo(threading.Thread):
     def __init__(self, peer):
         super().__init__(daemon=True)
         self.peer = peer
-        self.guest = None        # the guest's id, once it joined
+        self.guest = None        # the guest's id, once it says it
         self.received = [0] * VECTORS
         self.vectors = {}        # id -> the vectors a peer had
         self.stop = threading.Event()
@@ -76,9 +78,9 @@ class Echo(threading.Thread):
 
     def run(self):
         try:
-            fds = {fd: v for v, fd in enumerate(self.peer.own)}
+            own = {fd: v for v, fd in enumerate(self.peer.own)}
             while not self.stop.is_set():
-                r, _, _ = select.select([self.peer.sock] + list(fds), [],
+                r, _, _ = select.select([self.peer.sock] + list(own), [],
                                         [], 0.05)
                 for fd in r:
                     if fd is self.peer.sock:
@@ -86,7 +88,7 @@ class Echo(threading.Thread):
                         self.vectors.update((i, len(fds)) for i, fds in
                                             self.peer.peers.items())
                         continue
-                    v = fds[fd]
+                    v = own[fd]
                     self.received[v] += int.from_bytes(os.read(fd, 8),
                                                        sys.byteorder)
                     if self.guest in self.peer.peers:
@@ -151,10 +153,13 @@ class GuestTest(unittest.TestCase):
         cls.noiommu = None
 
         def noiommu():
-            cls.noiommu = guest.run_guest(
-                kdir, initrd, append=["ivtest.mode=noiommu"],
-                qemu_args=guest.ivshmem_plain_args(
-                    "p0", noiommu_plain, MIB, addr="03.0"))
+            try:
+                cls.noiommu = guest.run_guest(
+                    kdir, initrd, append=["ivtest.mode=noiommu"],
+                    qemu_args=guest.ivshmem_plain_args(
+                        "p0", noiommu_plain, MIB, addr="03.0"))
+            except Exception as e:
+                cls.noiommu = e
         other = threading.Thread(target=noiommu)
         other.start()
         cls.cleanups.append(other.join)
@@ -198,7 +203,7 @@ class GuestTest(unittest.TestCase):
             m = re.search(r"GUEST-RESULT: ring=(\d+)", line)
             if m:
                 asks.put(int(m.group(1)))
-        g = guest.Guest(kdir, initrd, iommu=True, timeout=120,
+        g = guest.Guest(kdir, initrd, iommu=True, timeout=GUEST_TIMEOUT,
                         on_line=on_line, append=[
                             "ivtest.mode=full", "ivtest.token=" + cls.token,
                             f"ivtest.echo={cls.echo_peer.id}",
@@ -214,7 +219,8 @@ class GuestTest(unittest.TestCase):
         cls.cleanups.append(echo.join)
         cls.cleanups.append(echo.stop.set)
         cls.rung = []
-        while g.proc.poll() is None:
+        deadline = time.monotonic() + GUEST_TIMEOUT
+        while g.proc.poll() is None and time.monotonic() < deadline:
             try:
                 vector = asks.get(timeout=0.05)
             except queue.Empty:
@@ -242,6 +248,8 @@ class GuestTest(unittest.TestCase):
         with mmap.mmap(cls.echo_peer.shm_fd, MIB) as m:
             cls.doorbell_after = m[4096:4096 + 9 + len(cls.token)].decode()
         other.join()
+        if not isinstance(cls.noiommu, guest.GuestResult):
+            raise AssertionError(f"noiommu guest: {cls.noiommu!r}")
         cls.total_time = time.monotonic() - t0
         print(f"\nguests: full {cls.result.wall_time:.1f} s, noiommu "
               f"{cls.noiommu.wall_time:.1f} s, all {cls.total_time:.1f} s; "
