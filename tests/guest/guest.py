@@ -1,4 +1,7 @@
-"""guest.py: boot a Linux test guest under QEMU (TCG) and collect its results.
+"""guest.py: boot a Linux test guest under QEMU and collect its results.
+
+QEMU runs under TCG, or KVM where a hardware KVM module is loaded
+(default_accel()).
 
 Standard library only (Python >= 3.9). The guest is Debian's kernel as an
 uncompressed vmlinux (fetch-kernel.sh) plus an initramfs (mkinitramfs.sh)
