@@ -51,6 +51,9 @@ struct backend_ops {
 	 * NULL: always usable (guests). */
 	int (*status)(struct ivshmem *h);
 	int (*remap)(struct ivshmem *h);
+	/* ivshmem_wait() on a handle without interrupts: logs why (NULL:
+	 * nothing to say). */
+	void (*no_interrupts)(struct ivshmem *h);
 };
 
 struct vector_slot {
@@ -65,7 +68,11 @@ struct ivshmem {
 	uint8_t *mem;
 	uint64_t size;
 	struct os_poller poller;
-	bool has_interrupts;  /* set by the backend at open */
+	/* Set by the backend at open: we receive interrupts, on sources
+	 * of the front. Without, ivshmem_wait() fails, and the vectors of
+	 * our own id (ivshmem_vectors(), ivshmem_notify()) are the
+	 * backend's. */
+	bool has_interrupts;
 
 	/* our own vectors: sources 0..vector_count-1; handlers up to
 	 * slot_count (a handler may come before its vector) */
@@ -117,3 +124,5 @@ int doorbell_open(struct ivshmem **out, const char *socket_path,
 int pci_list(struct ivshmem_pci_device *devices, size_t max);
 int pci_open(struct ivshmem **out, const char *address, unsigned flags);
 int pci_bind_vfio(const char *address);
+/* For tests: where pci-linux.c finds sysfs (NULL: /sys). */
+void pci_set_sysfs_root(const char *root);

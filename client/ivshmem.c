@@ -227,14 +227,14 @@ int ivshmem_vectors(struct ivshmem *h, int peer)
 		return -EINVAL;
 	if (!h->ops->vectors)
 		return -ENOTSUP;
-	if (is_self(h, peer))
+	if (h->has_interrupts && is_self(h, peer))
 		return h->vector_count;
 	return h->ops->vectors(h, peer);
 }
 
 /*
  * The checks of a call on (peer, vector): 1 when @peer is us (and @vector
- * one of ours), 0 for another peer, or a negative errno.
+ * one of our sources), 0 for the backend, or a negative errno.
  */
 static int target(struct ivshmem *h, int peer, int vector)
 {
@@ -242,7 +242,7 @@ static int target(struct ivshmem *h, int peer, int vector)
 		return -EINVAL;
 	if (!h->ops->vectors)
 		return -ENOTSUP;
-	if (!is_self(h, peer))
+	if (!h->has_interrupts || !is_self(h, peer))
 		return 0;
 	return vector < h->vector_count ? 1 : -EINVAL;
 }
@@ -411,8 +411,11 @@ int ivshmem_wait(struct ivshmem *h, int vector, int timeout_ms)
 
 	if (!h || !valid_vector(vector))
 		return -EINVAL;
-	if (!h->has_interrupts)
+	if (!h->has_interrupts) {
+		if (h->ops->no_interrupts)
+			h->ops->no_interrupts(h);
 		return -ENOTSUP;
+	}
 	r = enter(h);
 	return r < 0 ? r : leave(h, wait_for(h, vector, os_deadline(timeout_ms)));
 }

@@ -135,29 +135,42 @@ int ivshmem_list_pci(struct ivshmem_pci_device *devices, size_t max);
 #define IVSHMEM_CACHED 0x20u   /* cached (Windows only) */
 
 /*
- * Opens the ivshmem device at PCI @address ("0000:00:03.0"; NULL: the first
- * one) from inside a guest, and maps its shared memory. On a doorbell
- * device, ivshmem_own_id() is our id (IVPosition) and ivshmem_notify()
- * rings the doorbell; there is no peer list (ivshmem_peers(): -ENOTSUP).
- * Interrupts arrive through the same handlers and ivshmem_wait():
- * - Linux: when the device is bound to vfio-pci (ivshmem_bind_vfio()),
- *   through VFIO, one eventfd per MSI-X vector; the guest needs an IOMMU.
- *   Without VFIO, memory and doorbell work and waiting returns -ENOTSUP.
+ * Opens the ivshmem device at PCI @address ("0000:00:03.0", or on Linux
+ * "00:03.0" as lspci prints it; NULL: the first one) from inside a guest,
+ * and maps its shared memory. On a doorbell device, ivshmem_own_id() is
+ * our id (IVPosition) and ivshmem_notify() rings the doorbell; there is no
+ * peer list (ivshmem_peers(): -ENOTSUP). Interrupts arrive through the
+ * same handlers and ivshmem_wait(); those rung before the open returns
+ * are lost.
+ * - Linux: the memory is sysfs's resource2_wc, or resource2 with
+ *   IVSHMEM_UNCACHED. When the device is bound to vfio-pci
+ *   (ivshmem_bind_vfio()), the registers and the interrupts are VFIO's,
+ *   one eventfd per MSI-X vector; the guest needs an IOMMU. Without VFIO,
+ *   memory and doorbell work and waiting returns -ENOTSUP (and logs how
+ *   to bind). One process at a time has a device through VFIO (-EBUSY);
+ *   close what was opened before binding before opening it again (the
+ *   old handle's registers are revoked then: SIGBUS).
  * - Windows: through the virtio-win IVSHMEM driver's events, at most 32
  *   vectors; the driver maps one process at a time (-EBUSY).
- * Errors: -EINVAL for unknown or contradictory flags; -ENODEV when there
- * is no such device; -EACCES without the rights (root on Linux); -ENOTSUP
- * for IVSHMEM_CACHED on Linux.
+ * Errors: -EINVAL for unknown or contradictory flags, or an address that
+ * is not one; -ENODEV when there is no such device; -EACCES without the
+ * rights (root on Linux); -EBUSY; -ENOTSUP for IVSHMEM_CACHED on Linux,
+ * and for a device bound to vfio-pci that VFIO cannot open (no IOMMU
+ * group, vfio_iommu_type1 not loaded): the log says what is missing.
  */
 int ivshmem_open_pci(struct ivshmem **out, const char *address,
 		     unsigned flags);
 
 /*
  * Linux guests: binds the device at PCI @address to vfio-pci, so that
- * ivshmem_open_pci() receives its interrupts (root; loads no module).
- * Errors: -ENODEV for no such device; -ENOTSUP where there is no vfio-pci
- * driver or no IOMMU group (the guest needs an IOMMU: QEMU's
- * -device intel-iommu,intremap=on and intel_iommu=on), and on Windows.
+ * ivshmem_open_pci() receives its interrupts (root). Its driver, if any,
+ * is unbound first; driver_override keeps it for vfio-pci. Bound already:
+ * 0. The library loads no module: vfio-pci and vfio_iommu_type1 must be.
+ * Errors: -EINVAL for an address that is not one; -ENODEV for no such
+ * device; -ENOTSUP where there is no IOMMU group (the guest needs an
+ * IOMMU: QEMU's -M q35 -device intel-iommu,intremap=on and the kernel's
+ * intel_iommu=on) or those modules are not loaded, and on Windows; -EIO
+ * when vfio-pci did not take the device; errors of writing sysfs.
  */
 int ivshmem_bind_vfio(const char *address);
 
@@ -192,7 +205,8 @@ int ivshmem_peers(struct ivshmem *h, uint16_t *ids, size_t max);
 /*
  * The number of interrupt vectors of @peer (our own id included: the
  * vectors we receive on). Errors: -EINVAL for an id out of 0..65535;
- * -ENOENT for an unknown peer; -ENOTSUP (plain).
+ * -ENOENT for an unknown peer; -ENOTSUP (plain; in a guest, another peer,
+ * or our own when the device's MSI-X capability cannot be read).
  */
 int ivshmem_vectors(struct ivshmem *h, int peer);
 
@@ -212,7 +226,8 @@ int ivshmem_eventfd(struct ivshmem *h, int peer, int vector);
  * Interrupts @peer (which may be our own id) on @vector.
  * Errors: -EINVAL for an id or vector out of range (a vector the peer does
  * not have included); -ENOENT for an unknown peer; -ENOTCONN; -ENOTSUP
- * (plain).
+ * (plain). In a guest, where peers are unknown, the doorbell takes any id
+ * and vectors 0..255: QEMU drops what no peer has.
  */
 int ivshmem_notify(struct ivshmem *h, int peer, int vector);
 
@@ -252,8 +267,9 @@ int ivshmem_on_interrupt(struct ivshmem *h, int vector,
  * arrives meanwhile (and of this vector, too). Returns the coalesced count
  * (at least 1). Errors: -ETIMEDOUT; -EINVAL for a vector out of range
  * (known once the server has sent our vectors); -ENOTCONN when the server
- * is lost without IVSHMEM_RECONNECT; -ENOTSUP (plain); -EINTR; -EBUSY when
- * called from a handler; -ECANCELED when a handler closed the handle.
+ * is lost without IVSHMEM_RECONNECT; -ENOTSUP (plain, or a guest's device
+ * without interrupts: the log says why); -EINTR; -EBUSY when called from
+ * a handler; -ECANCELED when a handler closed the handle.
  */
 int ivshmem_wait(struct ivshmem *h, int vector, int timeout_ms);
 

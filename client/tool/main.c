@@ -90,9 +90,9 @@ static void on_log(enum ivshmem_log_level level, const char *msg, void *data)
 	fprintf(stderr, "%s: %s\n", prog, msg);
 }
 
-void log_to_stderr(void)
+void log_to_stderr(enum ivshmem_log_level max_level)
 {
-	ivshmem_set_log_handler(on_log, IVSHMEM_LOG_DEBUG, NULL);
+	ivshmem_set_log_handler(on_log, max_level, NULL);
 }
 
 /* A number as users type it: decimal, 0x hex, or with a K/M/G suffix. */
@@ -171,18 +171,22 @@ static void print_ids(struct ivshmem *h, bool lines)
 
 static int cmd_info(struct ivshmem *h, struct args *a)
 {
-	int id = ivshmem_own_id(h);
-	int r = sync_setup(h, a);
+	int id, r = sync_setup(h, a);
 
 	if (r)
 		return r;
 	printf("backend: %s\n", a->pci_address ? "pci" :
 	       a->plain_path ? "plain" : "doorbell");
 	printf("size: %llu\n", (unsigned long long)ivshmem_size(h));
+	id = ivshmem_own_id(h);
 	if (id == -ENOTSUP)
 		return EXIT_OK; /* plain */
-	printf("id: %d\n", ivshmem_own_id(h));
-	printf("vectors: %d\n", ivshmem_vectors(h, ivshmem_own_id(h)));
+	printf("id: %d\n", id);
+	r = ivshmem_vectors(h, id);
+	if (r >= 0)
+		printf("vectors: %d\n", r);
+	else
+		printf("vectors: unknown\n"); /* a guest that cannot tell */
 	if (a->pci_address)
 		return EXIT_OK; /* a guest has no peer list */
 	printf("peers:");
@@ -461,6 +465,10 @@ static int cmd_monitor(struct ivshmem *h, struct args *a)
 	ivshmem_on_peer(h, monitor_peer, NULL);
 	ivshmem_on_server(h, monitor_server, &m);
 	printf("id %d\n", ivshmem_own_id(h));
+	/* a guest's device may have no interrupts: say so rather than wait
+	 * forever (the handlers print what this finds) */
+	if (a->pci_address && ivshmem_wait(h, 0, 0) == -ENOTSUP)
+		return failed(-ENOTSUP, "monitor");
 	deadline = now_ms() + (uint64_t)timeout;
 	for (;;) {
 		uint64_t now = now_ms();
@@ -496,9 +504,10 @@ static int cmd_bind_vfio(struct ivshmem *h, struct args *a)
 {
 	int r = ivshmem_bind_vfio(a->argv[0]);
 
-	if (r == -ENODEV)
-		return fail(EXIT_CONNECT, "no ivshmem device at %s",
-			    a->argv[0]);
+	/* the library has said why, on stderr */
+	if (r == -EINVAL || r == -ENODEV)
+		return fail(r == -EINVAL ? EXIT_USAGE : EXIT_CONNECT,
+			    "bind-vfio %s: %s", a->argv[0], strerror(-r));
 	return r < 0 ? failed(r, "bind-vfio") : EXIT_OK;
 }
 
@@ -530,8 +539,10 @@ static void usage(FILE *out)
 "Without a command: QEMU's interactive ivshmem-client. Type help.\n"
 "\n"
 "  -h, --help             show this help\n"
-"  -v, --verbose          with a command: the library's messages, on\n"
-"                         stderr; without: QEMU's client's -v lines\n"
+"  -v, --verbose          with a command: all the library's messages, on\n"
+"                         stderr (its errors are there anyway with --pci,\n"
+"                         list and bind-vfio); without: QEMU's client's\n"
+"                         -v lines\n"
 "  -S, --socket PATH      the ivshmem-server's socket\n"
 "                         default " DEFAULT_SOCKET_PATH "\n"
 "      --plain PATH       a plain shared-memory file instead of a server\n"
@@ -558,8 +569,9 @@ static void usage(FILE *out)
 "                         'memory-changed ID')\n"
 "  list                   in a guest: the ivshmem PCI devices, a line each:\n"
 "                         ADDRESS doorbell|plain|unknown SIZE DRIVER|-\n"
-"  bind-vfio ADDRESS      in a Linux guest: bind the device to vfio-pci, for\n"
-"                         interrupts (needs root and an IOMMU)\n"
+"  bind-vfio ADDRESS      in a Linux guest: bind the device to vfio-pci, so\n"
+"                         that wait and monitor get its interrupts (root,\n"
+"                         an IOMMU, the modules vfio-pci, vfio_iommu_type1)\n"
 "Numbers are decimal, 0x hex, or with a suffix K, M, G, T, P, E.\n"
 "\n"
 "Exit status: 0 success, 1 bad option, argument or command, 2 not a\n"
@@ -681,8 +693,9 @@ static int open_handle(const struct args *a, struct ivshmem **h)
 	if (a->pci_address) {
 		r = ivshmem_open_pci(h, a->pci_address, a->pci_flags);
 		if (r < 0)
-			return fail(EXIT_CONNECT, "cannot open the ivshmem device "
-				    "%s: %s", a->pci_address, strerror(-r));
+			return fail(r == -EINVAL ? EXIT_USAGE : EXIT_CONNECT,
+				    "cannot open the ivshmem device %s: %s",
+				    a->pci_address, strerror(-r));
 		return 0;
 	}
 	if (a->plain_path) {
@@ -723,13 +736,16 @@ int main(int argc, char **argv)
 		return interactive(a.socket_path ? a.socket_path :
 				   DEFAULT_SOCKET_PATH, a.verbose);
 	}
-	if (a.verbose)
-		log_to_stderr();
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
 		if (!strcmp(a.argv[0], commands[i].name))
 			cmd = &commands[i];
 	if (!cmd)
 		return bad_usage("unknown command '%s'", a.argv[0]);
+	if (a.verbose)
+		log_to_stderr(IVSHMEM_LOG_DEBUG);
+	else if (a.pci_address || cmd->target == NO_HANDLE)
+		/* in a guest, the library's errors say what to do */
+		log_to_stderr(IVSHMEM_LOG_ERROR);
 	a.argv++;
 	a.argc--;
 	if (a.argc < cmd->min_args || a.argc > cmd->max_args)

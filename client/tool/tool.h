@@ -25,8 +25,8 @@ enum exit_code {
 __attribute__((format(printf, 2, 3)))
 int fail(int code, const char *fmt, ...);
 
-/* Sends the library's messages to stderr. */
-void log_to_stderr(void);
+/* Sends the library's messages up to @max_level to stderr. */
+void log_to_stderr(enum ivshmem_log_level max_level);
 
 /* QEMU's interactive ivshmem-client; returns the exit code. */
 int interactive(const char *socket_path, bool verbose);

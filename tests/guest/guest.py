@@ -1,4 +1,7 @@
-"""guest.py: boot a Linux test guest under QEMU (TCG) and collect its results.
+"""guest.py: boot a Linux test guest under QEMU and collect its results.
+
+QEMU runs under TCG, or KVM where a hardware KVM module is loaded
+(default_accel()).
 
 Standard library only (Python >= 3.9). The guest is Debian's kernel as an
 uncompressed vmlinux (fetch-kernel.sh) plus an initramfs (mkinitramfs.sh)
@@ -65,6 +68,19 @@ BASE_APPEND = (
     "audit=0",
 )
 IOMMU_APPEND = ("intel_iommu=on",)
+
+
+
+def default_accel() -> str:
+    """kvm where a hardware KVM module (kvm_intel, kvm_amd) is loaded and
+    /dev/kvm is usable, else tcg: on the project's VMs /dev/kvm exists but
+    cannot run a guest."""
+    hardware = any(os.path.isdir("/sys/module/" + m)
+                   for m in ("kvm_intel", "kvm_amd"))
+    if hardware and os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "kvm"
+    return "tcg"
+
 
 MARKER_RE = re.compile(r"^(?:.*?)GUEST-(BOOT|RESULT|PASS|FAIL|END): ?(.*)$")
 
@@ -173,6 +189,7 @@ class Guest:
         memory: str = "128M",
         cpu: str = "max",
         machine: str = "q35",
+        accel: Optional[str] = None,
         append: Iterable[str] = (),
         qemu_args: Sequence[str] = (),
         timeout: float = 60.0,
@@ -190,6 +207,7 @@ class Guest:
         self.memory = memory
         self.cpu = cpu
         self.machine = machine
+        self.accel = accel or default_accel()
         self.append = list(append)
         self.qemu_args = list(qemu_args)
         self.timeout = timeout
@@ -211,11 +229,13 @@ class Guest:
         append += self.append
         cmd = [
             self.qemu,
-            "-accel", "tcg",
+            "-accel", self.accel,
             "-cpu", self.cpu,
             # Under TCG the irqchip is always QEMU's own: kernel-irqchip
-            # does not matter (split is only required with KVM).
-            "-machine", self.machine,
+            # does not matter. With KVM, interrupt remapping needs split.
+            "-machine", self.machine + (",kernel-irqchip=split"
+                                        if self.accel == "kvm" and self.iommu
+                                        else ""),
             "-m", self.memory,
             "-smp", "1",
             "-nodefaults",

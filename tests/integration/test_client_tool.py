@@ -247,6 +247,63 @@ class Commands(ToolTest):
             self.assertFails(USAGE, "--plain", path, *cmd,
                              match="needs a server")
 
+    def test_pci_on_a_host(self):
+        """The guest commands on a host: list what sysfs has (no ivshmem
+        device on a host), and clear errors: the library's reason, then
+        the tool's line."""
+        def read(path):
+            with open(path) as f:
+                return f.read().strip()
+        sysfs = "/sys/bus/pci/devices"
+        devices = [d for d in sorted(os.listdir(sysfs)
+                                     if os.path.isdir(sysfs) else []) if
+                   [read(f"{sysfs}/{d}/vendor"), read(f"{sysfs}/{d}/device")]
+                   == ["0x1af4", "0x1110"]]
+        rc, out, err = self.run_tool("list")
+        self.assertEqual((rc, err), (OK, ""))
+        self.assertEqual([line.split()[0] for line in
+                          out.decode().splitlines()], devices)
+
+        absent = "0000:00:1f.7"
+        self.assertNotIn(absent, devices)
+        for args, code, lines in [
+            (["--pci", absent, "info"], CONNECT, [
+                f"no ivshmem device at {absent}",
+                f"cannot open the ivshmem device {absent}: No such device"]),
+            (["--pci", "00:1f.7", "wait", "0"], CONNECT, [
+                f"no ivshmem device at {absent}",
+                "cannot open the ivshmem device 00:1f.7: No such device"]),
+            (["--pci", "00:1f.7/..", "read", "0", "1"], USAGE, [
+                "invalid PCI address '00:1f.7/..'",
+                "cannot open the ivshmem device 00:1f.7/..: Invalid "
+                "argument"]),
+            (["--pci", absent, "--cached", "info"], CONNECT, [
+                "cached mappings of ivshmem devices are Windows only",
+                f"cannot open the ivshmem device {absent}: Operation not "
+                "supported"]),
+            (["bind-vfio", absent], CONNECT, [
+                f"no ivshmem device at {absent}",
+                f"bind-vfio {absent}: No such device"]),
+            (["bind-vfio", "1f.7"], USAGE, [
+                "invalid PCI address '1f.7'",
+                "bind-vfio 1f.7: Invalid argument"]),
+        ]:
+            rc, out, err = self.run_tool(*args)
+            self.assertEqual((rc, out), (code, b""), f"{args}: {err}")
+            self.assertEqual(err.splitlines(),
+                             ["ivshmem-client: " + l for l in lines], args)
+
+        for args, match in [
+            (["--pci", absent, "peers"], "peers needs a server"),
+            (["--pci", absent, "--plain", "/dev/shm/x", "info"], "exclude"),
+            (["--uncached", "info"], "need --pci"),
+            (["--pci", absent, "--uncached", "--cached", "info"], "exclude"),
+            (["--pci", absent, "list"], "list takes no"),
+            (["--pci", absent], "need a command"),
+            (["bind-vfio"], "usage: bind-vfio ADDRESS"),
+        ]:
+            self.assertFails(USAGE, *args, match=match)
+
     def test_misuse(self):
         srv = self.server(vectors=1)
         s = ["-S", srv.socket]
