@@ -219,9 +219,22 @@ int ivshmem_notify(struct ivshmem *h, int peer, int vector);
 /*
  * An fd that is readable whenever ivshmem_dispatch() has work. Do not read
  * it or close it. Errors: -ENOTSUP where the platform has no such fd
- * (Windows: call ivshmem_dispatch() or ivshmem_wait()).
+ * (Windows: see ivshmem_get_handles(), or call ivshmem_dispatch() or
+ * ivshmem_wait()).
  */
 int ivshmem_get_fd(struct ivshmem *h);
+
+/*
+ * Windows: what ivshmem_get_fd() is elsewhere. Writes up to @max event
+ * HANDLEs (as void *) to @handles and returns how many there are (at most
+ * 64): one of them is signaled whenever ivshmem_dispatch() has work. Wait
+ * on them with WaitForMultipleObjects() or MsgWaitForMultipleObjects(),
+ * then call ivshmem_dispatch(h, 0). Waiting does not reset them (they are
+ * manual-reset events; dispatching resets them). Do not reset, signal or
+ * close them; they stay valid until the handle is closed. @handles may be
+ * NULL when @max is 0. Errors: -ENOTSUP on other platforms.
+ */
+int ivshmem_get_handles(struct ivshmem *h, void **handles, size_t max);
 
 /*
  * Waits up to @timeout_ms (-1: forever; 0: do not wait) for work, then
