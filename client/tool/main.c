@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+#endif
 
 #include "config.h"
 #include "parse.h"
@@ -95,6 +100,75 @@ void log_to_stderr(void)
 	ivshmem_set_log_handler(on_log, IVSHMEM_LOG_DEBUG, NULL);
 }
 
+/* ---- what differs on Windows ------------------------------------------ */
+
+#ifdef _WIN32
+/* The driver's errors say more than an errno: always on stderr */
+#define ALWAYS_LOG_ERRORS true
+#define READ_MODE "rb"
+
+/* Windows's C library names no error past ERANGE. */
+static const char *error_text(int err)
+{
+	switch (err) {
+	case ENOTSUP:
+		return "Operation not supported";
+	case EPROTO:
+		return "Protocol error";
+	}
+	return strerror(err);
+}
+
+/* Not "\n" to "\r\n": the bytes as they are */
+static void binary_mode(FILE *f)
+{
+	_setmode(_fileno(f), _O_BINARY);
+}
+
+static uint64_t now_ms(void)
+{
+	return GetTickCount64();
+}
+
+/* ivshmem-client runs in a Windows guest: no server, no plain file. */
+static int windows_limits(const struct args *a, const struct command *cmd)
+{
+	if (a->socket_path || a->plain_path)
+		return fail(EXIT_USAGE, "--socket and --plain are not available "
+			    "on Windows, which can only be a guest: use --pci "
+			    "ADDRESS (see 'list')");
+	if (cmd->target != NO_HANDLE && !a->pci_address)
+		return fail(EXIT_USAGE, "%s: on Windows, give --pci ADDRESS (see "
+			    "'list')", cmd->name);
+	return -1;
+}
+#else
+#define ALWAYS_LOG_ERRORS false
+#define READ_MODE "rbe"
+
+static const char *error_text(int err)
+{
+	return strerror(err);
+}
+
+static void binary_mode(FILE *f)
+{
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int windows_limits(const struct args *a, const struct command *cmd)
+{
+	return -1;
+}
+#endif
+
 /* A number as users type it: decimal, 0x hex, or with a K/M/G suffix. */
 static int number(const char *text, uint64_t max, uint64_t *out,
 		  const char *what)
@@ -130,7 +204,7 @@ static int failed(int r, const char *what)
 		code = EXIT_LOST;
 		break;
 	}
-	return fail(code, "%s: %s", what, strerror(-r));
+	return fail(code, "%s: %s", what, error_text(-r));
 }
 
 /* ---- waiting for the server's setup ----------------------------------- */
@@ -244,6 +318,8 @@ static int cmd_read(struct ivshmem *h, struct args *a)
 	uint64_t off, len;
 	int r = range(h, a->argv[0], a->argv[1], &off, &len);
 
+	if (a->raw)
+		binary_mode(stdout);
 	while (r == 0 && len) {
 		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
 
@@ -264,7 +340,7 @@ static int cmd_read(struct ivshmem *h, struct args *a)
 /* Reads all of @path ("-": stdin), up to @max bytes. */
 static int slurp(const char *path, uint64_t max, char **out, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rbe") : stdin;
+	FILE *f = strcmp(path, "-") ? fopen(path, READ_MODE) : stdin;
 	size_t cap = 0, n = 0;
 	char *buf = NULL;
 	int code = EXIT_OK;
@@ -272,6 +348,8 @@ static int slurp(const char *path, uint64_t max, char **out, size_t *len)
 	if (!f)
 		return fail(EXIT_ERROR, "cannot open %s: %s", path,
 			    strerror(errno));
+	if (f == stdin)
+		binary_mode(stdin);
 	for (;;) {
 		size_t got;
 
@@ -437,14 +515,6 @@ static void monitor_server(struct ivshmem *h, enum ivshmem_server_event event,
 		ivshmem_remap(h);
 		break;
 	}
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static int cmd_monitor(struct ivshmem *h, struct args *a)
@@ -682,7 +752,7 @@ static int open_handle(const struct args *a, struct ivshmem **h)
 		r = ivshmem_open_pci(h, a->pci_address, a->pci_flags);
 		if (r < 0)
 			return fail(EXIT_CONNECT, "cannot open the ivshmem device "
-				    "%s: %s", a->pci_address, strerror(-r));
+				    "%s: %s", a->pci_address, error_text(-r));
 		return 0;
 	}
 	if (a->plain_path) {
@@ -725,6 +795,8 @@ int main(int argc, char **argv)
 	}
 	if (a.verbose)
 		log_to_stderr();
+	else if (ALWAYS_LOG_ERRORS)
+		ivshmem_set_log_handler(on_log, IVSHMEM_LOG_ERROR, NULL);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
 		if (!strcmp(a.argv[0], commands[i].name))
 			cmd = &commands[i];
@@ -736,6 +808,9 @@ int main(int argc, char **argv)
 		return bad_usage("usage: %s", cmd->synopsis);
 	if (a.used & ~cmd->options)
 		return bad_usage("option not valid here: %s", cmd->synopsis);
+	r = windows_limits(&a, cmd);
+	if (r >= 0)
+		return r;
 	if (cmd->target == NO_HANDLE) {
 		if (a.socket_path || a.plain_path || a.pci_address)
 			return bad_usage("%s takes no --socket, --plain or "
