@@ -144,10 +144,14 @@ int ivshmem_list_pci(struct ivshmem_pci_device *devices, size_t max);
  *   through VFIO, one eventfd per MSI-X vector; the guest needs an IOMMU.
  *   Without VFIO, memory and doorbell work and waiting returns -ENOTSUP.
  * - Windows: through the virtio-win IVSHMEM driver's events, at most 32
- *   vectors; the driver maps one process at a time (-EBUSY).
+ *   vectors (an event does not count: the count is 1); the driver maps one
+ *   handle at a time (-EBUSY). There is no fd: see ivshmem_get_handles().
  * Errors: -EINVAL for unknown or contradictory flags; -ENODEV when there
  * is no such device; -EACCES without the rights (root on Linux); -ENOTSUP
- * for IVSHMEM_CACHED on Linux.
+ * for IVSHMEM_CACHED on Linux. Windows: -EAGAIN while QEMU has not
+ * received the memory from its server; -ENOSPC when the driver's 32 event
+ * slots are taken by other handles; -EPROTO or -ENOTSUP for a driver
+ * version that refuses our requests.
  */
 int ivshmem_open_pci(struct ivshmem **out, const char *address,
 		     unsigned flags);

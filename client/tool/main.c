@@ -137,6 +137,9 @@ static int windows_limits(const struct args *a, const struct command *cmd)
 		return fail(EXIT_USAGE, "--socket and --plain are not available "
 			    "on Windows, which can only be a guest: use --pci "
 			    "ADDRESS (see 'list')");
+	if (cmd->target == SERVER)
+		return fail(EXIT_USAGE, "%s needs an ivshmem-server, which is not "
+			    "available on Windows", cmd->name);
 	if (cmd->target != NO_HANDLE && !a->pci_address)
 		return fail(EXIT_USAGE, "%s: on Windows, give --pci ADDRESS (see "
 			    "'list')", cmd->name);

@@ -52,6 +52,12 @@ class ClientOnWindows(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("on Windows, give --pci ADDRESS", err)
 
+    def test_no_peers(self):
+        code, _, err = run("--pci", "0000:00:03.0", "peers")
+        self.assertEqual(code, 1)
+        self.assertIn("peers needs an ivshmem-server, which is not "
+                      "available on Windows", err)
+
     def test_no_interactive_mode(self):
         code, _, err = run()
         self.assertEqual(code, 1)
