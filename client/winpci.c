@@ -112,7 +112,8 @@ static int driver_error(const char *address, const char *request, uint32_t err)
 	case WINPCI_ERROR_INVALID_HANDLE:
 		r = -EBADF;
 		why = "the driver refused the handle: only the handle that "
-		      "mapped the memory may ring and register events";
+		      "mapped the memory may ring and register events (was "
+		      "the device disabled meanwhile?)";
 		break;
 	case WINPCI_ERROR_NO_SYSTEM_RESOURCES:
 		r = -ENOSPC;

@@ -13,7 +13,6 @@
 #include <windows.h>
 #endif
 
-#include "backend.h"
 #include "check.h"
 #include "fake-winpci.h"
 #include "ivshmem.h"
@@ -87,13 +86,13 @@ static void on_interrupt(struct ivshmem *h, int vector, uint64_t count,
 static void test_list(void)
 {
 	struct ivshmem_pci_device dev[4];
-	struct fake_device *ready;
+	struct fake_device *late;
 
 	setup(WINPCI_ABI_64, 1); /* 0000:00:03.0 */
 	/* found in any order; listed by bus, then address */
 	fake_add(&driver, 1, 2, 0, 2 * MIB, 1, 1);
 	fake_add(&driver, 0, 3, 1, 4 * MIB, 0, 0);
-	ready = fake_add(&driver, 0, 0x1f, 7, 8 * MIB, 0, -1);
+	late = fake_add(&driver, 0, 0x1f, 7, 8 * MIB, 0, -1);
 	CHECK_INT(winpci_list(&sys, dev, 4), 4);
 	CHECK(!strcmp(dev[0].address, "0000:00:03.0"));
 	CHECK(!strcmp(dev[1].address, "0000:00:03.1"));
@@ -111,7 +110,10 @@ static void test_list(void)
 	CHECK_INT(fake_calls(&driver, WINPCI_REQUEST_SIZE), 4);
 	CHECK_INT(fake_calls(&driver, WINPCI_REQUEST_MMAP), 0);
 	CHECK_INT(driver.open_files, 0);
-	ready->provision = 3;
+	/* once QEMU has the memory */
+	late->provision = 3;
+	CHECK_INT(winpci_list(&sys, dev, 4), 4);
+	CHECK_INT(dev[2].size, 8 * MIB);
 
 	/* more devices than room: the count of all */
 	memset(dev, 0, sizeof(dev));
@@ -175,6 +177,10 @@ static void open_map_ring_close(enum winpci_abi abi)
 	CHECK_INT(d->doorbell, 0xffffu << 16 | 255);
 	CHECK_INT(d->rings, 2);
 
+	/* the driver signals the event we registered, at its offset */
+	fake_interrupt(d, 3);
+	CHECK_INT(ivshmem_wait(h, 3, 5000), 1);
+
 	/* RELEASE_MMAP, and closing the handle frees our events */
 	ivshmem_close(h);
 	CHECK_INT(fake_calls(&driver, WINPCI_RELEASE_MMAP), 1);
@@ -209,7 +215,7 @@ static void test_wrong_process_kind(void)
 		{ WINPCI_ABI_WOW64, WINPCI_ABI_64 },
 		{ WINPCI_ABI_32, WINPCI_ABI_64 },
 	};
-	struct ivshmem *h = (struct ivshmem *)&h;
+	struct ivshmem *h;
 
 	for (size_t i = 0; i < sizeof(wrong) / sizeof(*wrong); i++) {
 		struct fake_device *d = setup(wrong[i][0], 1);
@@ -304,7 +310,7 @@ static void test_not_ready(void)
 static void test_one_mapping(void)
 {
 	struct fake_device *d = setup(WINPCI_ABI_64, 2);
-	struct ivshmem *h, *second = (struct ivshmem *)&h;
+	struct ivshmem *h, *second;
 
 	CHECK_INT(winpci_open(&sys, &h, NULL, 0), 0);
 	CHECK_INT(winpci_open(&sys, &second, NULL, 0), -EBUSY);
@@ -353,6 +359,23 @@ static void test_open_errors(void)
 	driver.enumerate_error = WINPCI_ERROR_ACCESS_DENIED;
 	CHECK_INT(winpci_open(&sys, &h, NULL, 0), -EACCES);
 	check_said("enumerating");
+	teardown();
+}
+
+/* The device was disabled and enabled again under an open handle: the
+ * driver forgot the mapping. */
+static void test_mapping_lost(void)
+{
+	struct fake_device *d = setup(WINPCI_ABI_64, 1);
+	struct ivshmem *h;
+
+	CHECK_INT(winpci_open(&sys, &h, NULL, 0), 0);
+	d->owner = NULL;
+	CHECK_INT(ivshmem_notify(h, 1, 0), -EBADF);
+	check_said("ringing the doorbell: the driver refused the handle");
+	ivshmem_close(h); /* RELEASE_MMAP fails, the rest is freed */
+	check_said("releasing the memory");
+	CHECK_INT(driver.open_files, 0);
 	teardown();
 }
 
@@ -590,6 +613,7 @@ int main(int argc, char **argv)
 		{ "not-ready", test_not_ready },
 		{ "one-mapping", test_one_mapping },
 		{ "open-errors", test_open_errors },
+		{ "mapping-lost", test_mapping_lost },
 		{ "event-slots", test_event_slots },
 		{ "many-vectors", test_many_vectors },
 		{ "plain", test_plain },
