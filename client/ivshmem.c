@@ -7,6 +7,7 @@
  * and the checks of ids and vectors.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "backend.h"
@@ -277,6 +278,14 @@ int ivshmem_get_fd(struct ivshmem *h)
 	if (!h)
 		return -EINVAL;
 	return os_poller_fd(&h->poller);
+}
+
+int ivshmem_get_handles(struct ivshmem *h, void **handles, size_t max)
+{
+	if (!h || (!handles && max))
+		return -EINVAL;
+	return os_poller_sources(&h->poller, handles,
+				 max > INT_MAX ? INT_MAX : (int)max);
 }
 
 static int deliver_interrupt(struct ivshmem *h, int vector)

@@ -3,9 +3,9 @@
  * The platform layer on Linux: epoll, eventfds, the monotonic clock
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +28,11 @@ void os_poller_deinit(struct os_poller *p)
 int os_poller_fd(struct os_poller *p)
 {
 	return p->epfd;
+}
+
+int os_poller_sources(struct os_poller *p, void **out, int max)
+{
+	return -ENOTSUP;
 }
 
 int os_poller_add(struct os_poller *p, os_source src, uint64_t token)
@@ -58,6 +63,16 @@ int os_poller_wait(struct os_poller *p, int timeout_ms, uint64_t *tokens,
 	for (int i = 0; i < n; i++)
 		tokens[i] = ev[i].data.u64;
 	return n;
+}
+
+int os_source_new(os_source *out)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	*out = fd;
+	return 0;
 }
 
 int os_source_consume(os_source src, uint64_t *count)
@@ -99,23 +114,6 @@ uint64_t os_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t os_deadline(int timeout_ms)
-{
-	return timeout_ms < 0 ? UINT64_MAX : os_now_ms() + (uint64_t)timeout_ms;
-}
-
-int os_remaining_ms(uint64_t deadline)
-{
-	uint64_t now;
-
-	if (deadline == UINT64_MAX)
-		return -1;
-	now = os_now_ms();
-	if (now >= deadline)
-		return 0;
-	return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
 }
 
 int os_map(int fd, uint64_t size, void **out)

@@ -26,7 +26,8 @@ if [ "$(echo "$objects" | xargs -n1 basename | sort | uniq -d)" ]; then
 fi
 # shellcheck disable=SC2086
 ${LD:-ld} -r -o "$tmp/libivshmem.o" $objects
+# (32-bit Windows puts an underscore before C names)
 ${OBJCOPY:-objcopy} --wildcard --keep-global-symbol='ivshmem_*' \
-	"$tmp/libivshmem.o"
+	--keep-global-symbol='_ivshmem_*' "$tmp/libivshmem.o"
 rm -f "$out"
 ${AR:-ar} rcs "$out" "$tmp/libivshmem.o"

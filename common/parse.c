@@ -10,14 +10,31 @@
 
 #include "parse.h"
 
-__extension__ typedef unsigned __int128 u128;
-
 static int suffix_shift(char c)
 {
 	static const char units[] = "BKMGTPE";
 	const char *p = c ? strchr(units, toupper((unsigned char)c)) : NULL;
 
 	return p ? (int)(p - units) * 10 : -1;
+}
+
+/*
+ * floor(@num * 2^@shift / @den) for @num < @den < 2^63: long division, a
+ * bit at a time, as 32-bit targets have no 128-bit integers.
+ */
+static uint64_t scale_fraction(uint64_t num, uint64_t den, int shift)
+{
+	uint64_t q = 0;
+
+	for (int i = 0; i < shift; i++) {
+		num <<= 1; /* < 2 * den: no overflow */
+		q <<= 1;
+		if (num >= den) {
+			num -= den;
+			q |= 1;
+		}
+	}
+	return q;
 }
 
 int parse_size(const char *text, uint64_t *out)
@@ -57,8 +74,7 @@ int parse_size(const char *text, uint64_t *out)
 	whole <<= shift;
 	if (frac_num) {
 		/* frac_num / frac_den < 1, so this is < 2^shift <= 2^60 */
-		u128 f = (u128)frac_num << shift;
-		uint64_t extra = (uint64_t)(f / frac_den);
+		uint64_t extra = scale_fraction(frac_num, frac_den, shift);
 
 		if (whole > UINT64_MAX - extra)
 			return -ERANGE;

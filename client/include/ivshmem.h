@@ -151,12 +151,17 @@ int ivshmem_list_pci(struct ivshmem_pci_device *devices, size_t max);
  *   close what was opened before binding before opening it again (the
  *   old handle's registers are revoked then: SIGBUS).
  * - Windows: through the virtio-win IVSHMEM driver's events, at most 32
- *   vectors; the driver maps one process at a time (-EBUSY).
+ *   vectors (an event does not count: the count is 1); the driver maps one
+ *   handle at a time (-EBUSY). There is no fd: see ivshmem_get_handles().
  * Errors: -EINVAL for unknown or contradictory flags, or an address that
  * is not one; -ENODEV when there is no such device; -EACCES without the
  * rights (root on Linux); -EBUSY; -ENOTSUP for IVSHMEM_CACHED on Linux,
  * and for a device bound to vfio-pci that VFIO cannot open (no IOMMU
  * group, vfio_iommu_type1 not loaded): the log says what is missing.
+ * Windows: -EAGAIN while QEMU has not received the memory from its
+ * server; -ENOSPC when the driver's 32 event slots are taken by other
+ * handles; -EPROTO or -ENOTSUP for a driver version that refuses our
+ * requests.
  */
 int ivshmem_open_pci(struct ivshmem **out, const char *address,
 		     unsigned flags);
@@ -234,9 +239,22 @@ int ivshmem_notify(struct ivshmem *h, int peer, int vector);
 /*
  * An fd that is readable whenever ivshmem_dispatch() has work. Do not read
  * it or close it. Errors: -ENOTSUP where the platform has no such fd
- * (Windows: call ivshmem_dispatch() or ivshmem_wait()).
+ * (Windows: see ivshmem_get_handles(), or call ivshmem_dispatch() or
+ * ivshmem_wait()).
  */
 int ivshmem_get_fd(struct ivshmem *h);
+
+/*
+ * Windows: what ivshmem_get_fd() is elsewhere. Writes up to @max event
+ * HANDLEs (as void *) to @handles and returns how many there are (at most
+ * 64): one of them is signaled whenever ivshmem_dispatch() has work. Wait
+ * on them with WaitForMultipleObjects() or MsgWaitForMultipleObjects(),
+ * then call ivshmem_dispatch(h, 0). Waiting does not reset them (they are
+ * manual-reset events; dispatching resets them). Do not reset, signal or
+ * close them; they stay valid until the handle is closed. @handles may be
+ * NULL when @max is 0. Errors: -ENOTSUP on other platforms.
+ */
+int ivshmem_get_handles(struct ivshmem *h, void **handles, size_t max);
 
 /*
  * Waits up to @timeout_ms (-1: forever; 0: do not wait) for work, then

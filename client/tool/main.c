@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+#endif
 
 #include "config.h"
 #include "parse.h"
@@ -95,6 +100,78 @@ void log_to_stderr(enum ivshmem_log_level max_level)
 	ivshmem_set_log_handler(on_log, max_level, NULL);
 }
 
+/* ---- what differs on Windows ------------------------------------------ */
+
+#ifdef _WIN32
+/* The driver's errors say more than an errno: always on stderr */
+#define ALWAYS_LOG_ERRORS true
+#define READ_MODE "rb"
+
+/* Windows's C library names no error past ERANGE. */
+static const char *error_text(int err)
+{
+	switch (err) {
+	case ENOTSUP:
+		return "Operation not supported";
+	case EPROTO:
+		return "Protocol error";
+	}
+	return strerror(err);
+}
+
+/* Not "\n" to "\r\n": the bytes as they are */
+static void binary_mode(FILE *f)
+{
+	_setmode(_fileno(f), _O_BINARY);
+}
+
+static uint64_t now_ms(void)
+{
+	return GetTickCount64();
+}
+
+/* ivshmem-client runs in a Windows guest: no server, no plain file. */
+static int windows_limits(const struct args *a, const struct command *cmd)
+{
+	if (a->socket_path || a->plain_path)
+		return fail(EXIT_USAGE, "--socket and --plain are not available "
+			    "on Windows, which can only be a guest: use --pci "
+			    "ADDRESS (see 'list')");
+	if (cmd->target == SERVER)
+		return fail(EXIT_USAGE, "%s needs an ivshmem-server, which is not "
+			    "available on Windows", cmd->name);
+	if (cmd->target != NO_HANDLE && !a->pci_address)
+		return fail(EXIT_USAGE, "%s: on Windows, give --pci ADDRESS (see "
+			    "'list')", cmd->name);
+	return -1;
+}
+#else
+#define ALWAYS_LOG_ERRORS false
+#define READ_MODE "rbe"
+
+static const char *error_text(int err)
+{
+	return strerror(err);
+}
+
+static void binary_mode(FILE *f)
+{
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int windows_limits(const struct args *a, const struct command *cmd)
+{
+	return -1;
+}
+#endif
+
 /* A number as users type it: decimal, 0x hex, or with a K/M/G suffix. */
 static int number(const char *text, uint64_t max, uint64_t *out,
 		  const char *what)
@@ -130,7 +207,7 @@ static int failed(int r, const char *what)
 		code = EXIT_LOST;
 		break;
 	}
-	return fail(code, "%s: %s", what, strerror(-r));
+	return fail(code, "%s: %s", what, error_text(-r));
 }
 
 /* ---- waiting for the server's setup ----------------------------------- */
@@ -248,6 +325,8 @@ static int cmd_read(struct ivshmem *h, struct args *a)
 	uint64_t off, len;
 	int r = range(h, a->argv[0], a->argv[1], &off, &len);
 
+	if (a->raw)
+		binary_mode(stdout);
 	while (r == 0 && len) {
 		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
 
@@ -268,7 +347,7 @@ static int cmd_read(struct ivshmem *h, struct args *a)
 /* Reads all of @path ("-": stdin), up to @max bytes. */
 static int slurp(const char *path, uint64_t max, char **out, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rbe") : stdin;
+	FILE *f = strcmp(path, "-") ? fopen(path, READ_MODE) : stdin;
 	size_t cap = 0, n = 0;
 	char *buf = NULL;
 	int code = EXIT_OK;
@@ -276,6 +355,8 @@ static int slurp(const char *path, uint64_t max, char **out, size_t *len)
 	if (!f)
 		return fail(EXIT_ERROR, "cannot open %s: %s", path,
 			    strerror(errno));
+	if (f == stdin)
+		binary_mode(stdin);
 	for (;;) {
 		size_t got;
 
@@ -443,14 +524,6 @@ static void monitor_server(struct ivshmem *h, enum ivshmem_server_event event,
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int cmd_monitor(struct ivshmem *h, struct args *a)
 {
 	struct monitor m = { 0 };
@@ -507,7 +580,7 @@ static int cmd_bind_vfio(struct ivshmem *h, struct args *a)
 	/* the library has said why, on stderr */
 	if (r == -EINVAL || r == -ENODEV)
 		return fail(r == -EINVAL ? EXIT_USAGE : EXIT_CONNECT,
-			    "bind-vfio %s: %s", a->argv[0], strerror(-r));
+			    "bind-vfio %s: %s", a->argv[0], error_text(-r));
 	return r < 0 ? failed(r, "bind-vfio") : EXIT_OK;
 }
 
@@ -695,7 +768,7 @@ static int open_handle(const struct args *a, struct ivshmem **h)
 		if (r < 0)
 			return fail(r == -EINVAL ? EXIT_USAGE : EXIT_CONNECT,
 				    "cannot open the ivshmem device %s: %s",
-				    a->pci_address, strerror(-r));
+				    a->pci_address, error_text(-r));
 		return 0;
 	}
 	if (a->plain_path) {
@@ -743,7 +816,8 @@ int main(int argc, char **argv)
 		return bad_usage("unknown command '%s'", a.argv[0]);
 	if (a.verbose)
 		log_to_stderr(IVSHMEM_LOG_DEBUG);
-	else if (a.pci_address || cmd->target == NO_HANDLE)
+	else if (a.pci_address || cmd->target == NO_HANDLE ||
+		 ALWAYS_LOG_ERRORS)
 		/* in a guest, the library's errors say what to do */
 		log_to_stderr(IVSHMEM_LOG_ERROR);
 	a.argv++;
@@ -752,6 +826,9 @@ int main(int argc, char **argv)
 		return bad_usage("usage: %s", cmd->synopsis);
 	if (a.used & ~cmd->options)
 		return bad_usage("option not valid here: %s", cmd->synopsis);
+	r = windows_limits(&a, cmd);
+	if (r >= 0)
+		return r;
 	if (cmd->target == NO_HANDLE) {
 		if (a.socket_path || a.plain_path || a.pci_address)
 			return bad_usage("%s takes no --socket, --plain or "
