@@ -2,10 +2,11 @@
 /*
  * The interface between the library's front (ivshmem.c) and its backends
  *
- * A backend is one way to reach an ivshmem memory: host plain (a file),
- * host doorbell (an ivshmem-server), later a Linux guest (sysfs + VFIO)
- * and a Windows guest (the virtio-win driver). Each lives in one file,
- * exports one open function, and fills in a struct backend_ops.
+ * A backend is one way to reach an ivshmem memory: host plain (plain.c, a
+ * file), host doorbell (doorbell.c, an ivshmem-server), a Linux guest
+ * (pci-linux.c: sysfs and VFIO) and a Windows guest (pci-windows.c over
+ * winpci.c: the virtio-win driver). Each lives in its own file, exports
+ * its open function, and fills in a struct backend_ops.
  *
  * The front owns what is the same everywhere:
  * - the mapping's address and size (h->mem, h->size), which the backend
