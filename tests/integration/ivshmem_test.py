@@ -6,6 +6,7 @@ independent of the C code under test. Server starts the built server.
 Qemu runs qemu-system-x86_64 with an ivshmem device, driven over qtest.
 """
 
+import fcntl
 import itertools
 import os
 import re
@@ -224,32 +225,162 @@ class Peer:
         self.own, self.peers, self.shm_fd = [], {}, None
 
 
-def activation_command(cmd, fds):
+def activation_command(cmd, fds, names=None):
     """@cmd run as systemd runs a socket-activated service: @fds become
-    fds 3, 4, ..., with LISTEN_FDS and LISTEN_PID (the pid of the shell,
-    which exec keeps). Pass @fds to Popen's pass_fds."""
+    fds 3, 4, ..., with LISTEN_FDS, LISTEN_FDNAMES if @names are given, and
+    LISTEN_PID (the pid of the shell, which exec keeps). Pass @fds to
+    Popen's pass_fds. An fd of @fds must not be one of the targets 3.. of
+    another (fds from passed_fds() never are)."""
     moves = []
     for i, fd in enumerate(fds):
         if fd != 3 + i:
             moves += [f"{3 + i}<&{fd}"]
     closes = [f"{fd}<&-" for fd in fds if fd >= 3 + len(fds)]
-    script = (f'LISTEN_PID=$$ LISTEN_FDS={len(fds)} exec "$0" "$@" '
-              + " ".join(moves + closes))
-    return ["/bin/sh", "-c", script] + cmd
+    env = f"LISTEN_PID=$$ LISTEN_FDS={len(fds)} "
+    if names is not None:
+        env += f"LISTEN_FDNAMES={':'.join(names)} "
+    script = f'{env}exec "$0" "$@" ' + " ".join(moves + closes)
+    # bash: dash takes only fds 0..9 in redirections
+    return ["/bin/bash", "-c", script] + cmd
+
+
+class FdStore:
+    """A stand-in for systemd: a NOTIFY_SOCKET that records every
+    notification with the sender's pid, and keeps the fds sent with
+    FDSTORE=1 under their FDNAME until FDSTOREREMOVE=1, as systemd's fd
+    store does (at most @max of them, one message may carry several).
+    passed() gives them back as systemd passes them to the next start,
+    without those that polled HUP or ERR (a peer that left)."""
+
+    def __init__(self, tmpdir, max=4096):
+        import threading
+        self.path = os.path.join(tmpdir, f"notify-{next(_names)}.sock")
+        self.max = max
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.lock = threading.Condition()
+        self.stored = []      # (name, fd) in the order they came
+        self.messages = []    # (pid, [lines])
+        self.refused = 0      # fds over the limit
+        self.reader, self.wake = socket.socketpair()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def env(self):
+        return {"NOTIFY_SOCKET": self.path, "FDSTORE": str(self.max)}
+
+    def _run(self):
+        ucred = struct.calcsize("3i")
+        anc = socket.CMSG_SPACE(253 * 4) + socket.CMSG_SPACE(ucred)
+        while True:
+            r, _, _ = select.select([self.sock, self.reader], [], [])
+            if self.reader in r:
+                return
+            data, cmsgs, _, _ = self.sock.recvmsg(4096, anc)
+            fds, pid = [], None
+            for level, kind, payload in cmsgs:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    n = len(payload) // 4
+                    fds += list(struct.unpack(f"{n}i", payload[:4 * n]))
+                elif (level == socket.SOL_SOCKET and
+                      kind == socket.SCM_CREDENTIALS):
+                    pid = struct.unpack("3i", payload[:ucred])[0]
+            lines = data.decode().split("\n")
+            with self.lock:
+                self._handle(pid, lines, fds)
+                self.lock.notify_all()
+
+    def _handle(self, pid, lines, fds):
+        name = next((l[7:] for l in lines if l.startswith("FDNAME=")),
+                    "stored")
+        if "FDSTOREREMOVE=1" in lines:
+            for n, fd in [e for e in self.stored if e[0] == name]:
+                os.close(fd)
+            self.stored = [e for e in self.stored if e[0] != name]
+        elif "FDSTORE=1" in lines:
+            for fd in fds:
+                if len(self.stored) >= self.max:
+                    self.refused += 1
+                    os.close(fd)
+                else:
+                    self.stored.append((name, fd))
+            fds = []
+        for fd in fds:
+            os.close(fd)
+        self.messages.append((pid, lines))
+
+    def names(self):
+        with self.lock:
+            return [n for n, _ in self.stored]
+
+    def wait(self, predicate, what="fd store", timeout=TIMEOUT):
+        """Waits until predicate(self) holds, under the lock."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}")
+                self.lock.wait(left)
+
+    def wait_message(self, line, start=0):
+        """The first (pid, lines) from message @start on holding @line."""
+        found = []
+
+        def has(st):
+            found[:] = [m for m in st.messages[start:] if line in m[1]]
+            return found
+        self.wait(has, f"notification {line}")
+        return found[0]
+
+    def passed(self):
+        """Duplicates of the stored fds that did not poll HUP or ERR, with
+        their names, in the store's order (systemd 252's is newest first),
+        at fd numbers above 4096 so that activation_command() can move
+        them to 3.. Close them after the server started."""
+        with self.lock:
+            keep = []
+            for name, fd in self.stored:
+                p = select.poll()
+                p.register(fd, 0)
+                if p.poll(0):
+                    os.close(fd)
+                else:
+                    keep.append((name, fd))
+            self.stored = keep
+            return [(n, fcntl.fcntl(fd, fcntl.F_DUPFD, 4096))
+                    for n, fd in reversed(keep)]
+
+    def close(self):
+        self.wake.send(b"x")
+        self.thread.join()
+        for s in (self.sock, self.reader, self.wake):
+            s.close()
+        with self.lock:
+            for _, fd in self.stored:
+                os.close(fd)
+            self.stored = []
 
 
 class Server:
     """The built ivshmem-server, in the foreground, in a test's directory."""
 
     def __init__(self, tmpdir, *args, vectors=1, shm_name=None, socket_path=None,
-                 extra_env=None, config=None, listen_socket=None):
+                 extra_env=None, config=None, listen_socket=None, passed=None,
+                 binary=None):
         """@config: text of a config file passed with -c (self.config).
         @listen_socket: a listening socket passed as systemd does (fd 3,
-        LISTEN_FDS, LISTEN_PID); the server gets no -S then."""
+        LISTEN_FDS, LISTEN_PID); the server gets no -S then.
+        @passed: (name, fd) pairs passed as systemd passes a service its
+        sockets and fd store (LISTEN_FDNAMES), after @listen_socket.
+        @binary: the server to run, if not the one built."""
         self.tmpdir = tmpdir
         self.socket = socket_path or os.path.join(tmpdir, "ivshmem.sock")
         self.shm_name = shm_name
         self.listen_socket = listen_socket
+        self.passed = passed
+        self.binary = binary or SERVER
         self.args = ["-F"]
         if listen_socket is None:
             self.args += ["-S", self.socket]
@@ -273,11 +404,16 @@ class Server:
 
     def start(self, wait=True, preexec_fn=None):
         self.logfile = open(self.logpath, "w")
-        cmd = [SERVER] + self.args
-        pass_fds = ()
+        cmd = [self.binary] + self.args
+        pass_fds, names = [], []
         if self.listen_socket is not None:
-            cmd = activation_command(cmd, [self.listen_socket.fileno()])
-            pass_fds = (self.listen_socket.fileno(),)
+            pass_fds, names = [self.listen_socket.fileno()], ["listen"]
+        for name, fd in self.passed or ():
+            pass_fds.append(fd)
+            names.append(name)
+        if pass_fds:
+            cmd = activation_command(cmd, pass_fds,
+                                     names if self.passed else None)
         self.proc = subprocess.Popen(cmd, stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=self.env,
                                      preexec_fn=preexec_fn, pass_fds=pass_fds)
