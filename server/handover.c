@@ -45,7 +45,7 @@ struct writer {
 
 static void put(struct writer *w, const void *p, size_t n)
 {
-	if (w->failed)
+	if (w->failed || n == 0)
 		return;
 	if (w->cap - w->len < n) {
 		size_t cap = w->cap ? w->cap : 4096;

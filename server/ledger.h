@@ -29,7 +29,6 @@
 enum {
 	LEDGER_CLEAN = 1,       /* the server stopped in order: peers were told */
 	LEDGER_SHM_CREATED = 2, /* the POSIX object is ours to unlink at exit */
-	LEDGER_OWN_SOCKET = 4,  /* the listening socket is ours to unlink */
 };
 
 struct ledger_slot {
@@ -57,8 +56,6 @@ struct ledger_header {
 	uint64_t forgotten;     /* the newest departure no longer in the ring */
 	uint32_t next_id;       /* where the id counter is */
 	uint32_t reserved;
-	uint64_t socket_dev;    /* the socket file, with LEDGER_OWN_SOCKET */
-	uint64_t socket_ino;
 };
 
 struct ledger {

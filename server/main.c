@@ -163,7 +163,17 @@ struct app {
 	struct fdstore *store;
 	bool stopping;
 	bool handed_over;     /* a new process serves: exit without a word */
+	pid_t successor;
 };
+
+/* After a handover, a signal is for the server that serves now. */
+static bool forwarded(struct app *app, int sig)
+{
+	if (!app->handed_over)
+		return false;
+	kill(app->successor, sig);
+	return true;
+}
 
 static void on_peers_changed(void *data, size_t peers)
 {
@@ -175,6 +185,8 @@ static void on_stop_signal(void *data)
 {
 	struct app *app = data;
 
+	if (forwarded(app, SIGTERM))
+		return;
 	app->stopping = true;
 	systemd_notify("STOPPING=1");
 	server_shutdown(app->server);
@@ -210,6 +222,8 @@ static void on_reload_signal(void *data)
 	char err[512];
 	size_t n;
 
+	if (forwarded(app, SIGHUP))
+		return;
 	systemd_notify_reloading();
 	if (options_reload(&fresh, app->argc, app->argv, err,
 			   sizeof(err)) < 0) {
@@ -325,13 +339,18 @@ static void on_upgrade_signal(void *data)
 	struct app *app = data;
 	struct server_stats st;
 	double start = now_ms();
+	sigset_t mask;
 	char err[512];
 	pid_t pid;
 
+	if (forwarded(app, SIGUSR2))
+		return;
 	if (app->stopping) {
 		log_warning("not upgrading: shutting down");
 		return;
 	}
+	/* from here, signals wait for whichever server serves afterwards */
+	upgrade_block_signals(&mask);
 	server_get_stats(app->server, &st);
 	log_notice("upgrading: executing %s, handing over %zu peers",
 		   app->exe ? app->exe : "?", st.peers);
@@ -342,6 +361,7 @@ static void on_upgrade_signal(void *data)
 			  err);
 		systemd_notify("READY=1\nSTATUS=%zu peers (upgrade failed)",
 			       st.peers);
+		sigprocmask(SIG_SETMASK, &mask, NULL);
 		return;
 	}
 	log_notice("upgraded: pid %d serves the %zu peers now; this server "
@@ -350,6 +370,8 @@ static void on_upgrade_signal(void *data)
 	/* as the main process, which the new one is not yet */
 	systemd_notify("MAINPID=%d", (int)pid);
 	app->handed_over = true;
+	app->successor = pid;
+	upgrade_forward_signals(pid);
 	loop_quit(app->loop);
 }
 
@@ -357,19 +379,20 @@ static void on_dump_signal(void *data)
 {
 	struct app *app = data;
 
-	server_log_state(app->server);
+	if (!forwarded(app, SIGUSR1))
+		server_log_state(app->server);
 }
 
 /*
  * The socket of socket activation, else the one we stored before a crash
- * (@stored, or -1), else a new one. Logs why it failed.
+ * (@stored, or -1) if it is still the one at our path (then returns 1),
+ * else a new one. Logs why it failed.
  */
 static int open_listener(struct app *app, struct systemd_fds *passed,
 			 int stored)
 {
 	const struct options *o = &app->opt;
 	struct listener *l = &app->listener;
-	struct ledger_header *h = app->ledger.hdr;
 	int fd = -1;
 
 	for (size_t i = 0; i < passed->count; i++) {
@@ -383,30 +406,28 @@ static int open_listener(struct app *app, struct systemd_fds *passed,
 		}
 		fd = passed->fds[i];
 	}
-	if (fd >= 0 && stored >= 0) {
-		close(stored); /* socket activation now: the old one goes */
+	if (stored >= 0 &&
+	    (fd >= 0 || listener_adopt_own(l, stored, o->socket_path) < 0)) {
+		/* socket activation now, or it is not at our path any more */
+		close(stored);
 		if (app->store)
 			fdstore_remove(app->store, FDSTORE_SOCKET);
 		stored = -1;
 	}
-	if (fd < 0 && stored < 0)
+	if (stored >= 0)
+		return 1;
+	if (fd < 0)
 		return listener_open(l, o->socket_path, &o->socket_perms);
-	if (fd >= 0 && (o->socket_perms.mode != (mode_t)-1 ||
-			o->socket_perms.uid != (uid_t)-1 ||
-			o->socket_perms.gid != (gid_t)-1))
+	if (o->socket_perms.mode != (mode_t)-1 ||
+	    o->socket_perms.uid != (uid_t)-1 ||
+	    o->socket_perms.gid != (gid_t)-1)
 		log_warning("socket-mode, socket-user and socket-group do not "
 			    "apply to the socket systemd passed: set "
 			    "SocketMode=, SocketUser= and SocketGroup= in its "
 			    ".socket unit");
-	if (listener_adopt(l, fd >= 0 ? fd : stored) < 0) {
-		close(fd >= 0 ? fd : stored);
+	if (listener_adopt(l, fd) < 0) {
+		close(fd);
 		return -EINVAL;
-	}
-	if (fd < 0 && (h->flags & LEDGER_OWN_SOCKET)) {
-		/* ours before the crash: ours to remove at exit */
-		l->inherited = false;
-		l->dev = (dev_t)h->socket_dev;
-		l->ino = (ino_t)h->socket_ino;
 	}
 	return 0;
 }
@@ -446,9 +467,6 @@ static void store_server(struct app *app, bool ledger, bool shm, bool socket)
 	struct ledger *l = &app->ledger;
 
 	ledger_set_flags(l, LEDGER_SHM_CREATED, app->shm.name != NULL);
-	ledger_set_flags(l, LEDGER_OWN_SOCKET, !app->listener.inherited);
-	l->hdr->socket_dev = app->listener.dev;
-	l->hdr->socket_ino = app->listener.ino;
 	if (!app->store)
 		return;
 	if ((ledger && fdstore_add(app->store, l->fd, FDSTORE_LEDGER) < 0) ||
@@ -551,12 +569,11 @@ static int start(struct app *app, int *parent)
 	if (app->store)
 		fdstore_set_count(app->store, res.stored);
 	/* the socket first: a live server there is the error that matters */
-	stored_socket = res.socket >= 0;
 	r = open_listener(app, &passed, res.socket);
 	res.socket = -1;
 	if (r < 0)
 		goto out;
-	stored_socket = stored_socket && !app->listener.inherited;
+	stored_socket = r == 1;
 	stored_shm = res.shm >= 0;
 	r = open_shm(app, res.shm);
 	res.shm = -1;
@@ -809,6 +826,12 @@ int main(int argc, char **argv)
 	exit_status = 0;
 	if (app.handed_over) {
 		owner = false;
+		let_go(&app);
+		fdstore_free(app.store);
+		app.store = NULL;
+		/* signals caught before the handover are forwarded; nothing
+		 * else is left in the loop to run */
+		loop_run_once(app.loop);
 	} else {
 		ledger_set_flags(&app.ledger, LEDGER_CLEAN, true);
 		log_notice("stopped");

@@ -356,18 +356,26 @@ static void forget_group(struct resume *res, struct resume_group *g)
 	}
 }
 
-void resume_discard(struct resume *res)
+/* What is of no use without a ledger to resume from: all but the socket,
+ * which serves on if it is still ours (listener_adopt_own()). */
+static void discard_state(struct resume *res)
 {
 	if (res->ledger >= 0)
 		forget(res, res->ledger, FDSTORE_LEDGER);
 	if (res->shm >= 0)
 		forget(res, res->shm, FDSTORE_SHM);
-	if (res->socket >= 0)
-		forget(res, res->socket, FDSTORE_SOCKET);
-	res->ledger = res->shm = res->socket = -1;
+	res->ledger = res->shm = -1;
 	for (size_t i = 0; i < res->group_count; i++)
 		if (res->groups[i].vectors)
 			forget_group(res, &res->groups[i]);
+}
+
+void resume_discard(struct resume *res)
+{
+	discard_state(res);
+	if (res->socket >= 0)
+		forget(res, res->socket, FDSTORE_SOCKET);
+	res->socket = -1;
 }
 
 void resume_deinit(struct resume *res)
@@ -386,17 +394,17 @@ int resume_ledger(struct resume *res, struct ledger *l, uint32_t id_count)
 
 	*l = (struct ledger){ .fd = -1 };
 	if (fd < 0) {
-		if (res->group_count || res->shm >= 0 || res->socket >= 0)
+		if (res->group_count || res->shm >= 0)
 			log_warning("the fd store holds peers but no ledger: "
 				    "they cannot be resumed");
-		resume_discard(res);
+		discard_state(res);
 		return 0;
 	}
 	res->ledger = -1;
 	if (ledger_open(l, fd, err, sizeof(err)) < 0) {
 		log_error("cannot resume the peers in the fd store: %s", err);
 		forget(res, -1, FDSTORE_LEDGER);
-		resume_discard(res);
+		discard_state(res);
 		return 0;
 	}
 	if (l->hdr->vectors != res->vectors || l->hdr->id_count != id_count) {
@@ -406,7 +414,7 @@ int resume_ledger(struct resume *res, struct ledger *l, uint32_t id_count)
 			  res->vectors, id_count - 1);
 		ledger_close(l);
 		forget(res, -1, FDSTORE_LEDGER);
-		resume_discard(res);
+		discard_state(res);
 		return 0;
 	}
 	if (l->hdr->flags & LEDGER_CLEAN) {
@@ -414,7 +422,7 @@ int resume_ledger(struct resume *res, struct ledger *l, uint32_t id_count)
 			log_notice("the previous server stopped in order and "
 				   "told its peers: not resuming them");
 		ledger_reset(l);
-		resume_discard(res);
+		discard_state(res);
 		return 0;
 	}
 	return 1;
@@ -476,6 +484,10 @@ static const char *unusable(const struct resume *res, const struct ledger *l,
 	outq_mark_read(&l->slots[g->id].sent, &event, &next);
 	if (event < g->join || event > l->hdr->events)
 		return "is gone: its ledger entry is corrupt";
+	/* the last message may have gone out unrecorded: harmless twice
+	 * later on, but not in the handshake */
+	if (event == g->join && next < 3)
+		return "was in the middle of its handshake";
 	return NULL;
 }
 

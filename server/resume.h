@@ -17,8 +17,14 @@
  * now. So does a peer that was more than LEDGER_RING departures behind,
  * which cannot be brought up to date.
  *
- * One message can arrive twice: one the server sent just before it was
- * killed, before it moved that peer's mark past it.
+ * A mark moves once its message is sent, so a message is never lost, but
+ * one per peer can arrive twice: a process killed in sendmsg() dies when
+ * the call returns, before the mark moves, and that is where a kill during
+ * a burst of sends nearly always lands. Twice is harmless for an eventfd
+ * (QEMU closes the extra one with a warning) or a departure, but not in
+ * the handshake (version, id, memory): a peer that had not surely had all
+ * three is not resumed; it sees the end of the connection, as it would if
+ * any server died during its handshake.
  */
 #pragma once
 
@@ -57,8 +63,9 @@ int resume_collect(struct resume *res, struct systemd_fds *fds,
 /*
  * Opens the stored ledger into @l: 1 when there is one to resume from, 0
  * when not (none, unreadable, for other settings, or from a server that
- * stopped in order: logged), in which case what was stored is discarded,
- * except a ledger that can be reset for a new group.
+ * stopped in order: logged), in which case the stored peers and memory are
+ * discarded, and the ledger too unless it can be reset for a new group
+ * (then @l is open). The socket is left to the caller.
  */
 int resume_ledger(struct resume *res, struct ledger *l, uint32_t id_count);
 /*

@@ -123,10 +123,28 @@ static int wait_report(int sock, pid_t pid, char *err, size_t errlen)
 	return -1; /* reaped already */
 }
 
+void upgrade_block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, old);
+}
+
+void upgrade_forward_signals(pid_t pid)
+{
+	sigset_t pending;
+
+	sigpending(&pending);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGCHLD && sigismember(&pending, sig) == 1)
+			kill(pid, sig);
+}
+
 pid_t upgrade_exec(const char *exe, char **argv, int state, const int *fds,
 		   size_t count, char *err, size_t errlen)
 {
-	sigset_t all, old, pending;
+	sigset_t all;
 	int sv[2], r;
 	pid_t pid;
 
@@ -137,7 +155,6 @@ pid_t upgrade_exec(const char *exe, char **argv, int state, const int *fds,
 		return r;
 	}
 	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0)
 		child(exe, argv, state, sv[1], fds, count, &all);
@@ -152,17 +169,10 @@ pid_t upgrade_exec(const char *exe, char **argv, int state, const int *fds,
 				;
 		r = r == 1 ? 0 : -ECHILD;
 	}
-	if (r == 0) {
-		/* what came for us is for the new server now */
-		sigpending(&pending);
-		for (int sig = 1; sig < NSIG; sig++)
-			if (sig != SIGCHLD && sigismember(&pending, sig) == 1)
-				kill(pid, sig);
-		/* sv[0] closes when we exit: the new process starts then */
+	/* on success, sv[0] closes when we exit: the new process starts then */
+	if (r == 0)
 		return pid;
-	}
 	close(sv[0]);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
 

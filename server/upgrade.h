@@ -17,6 +17,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -34,12 +35,17 @@ char *upgrade_own_binary(void);
  * Old process: runs @exe with @argv, handing over the @count fds in @fds
  * (among them @state, the state blob). Returns the new process's pid once
  * it is ready (the caller must then exit and touch nothing), or a negative
- * errno with the reason in @err (the caller keeps serving). Blocks every
- * signal meanwhile; those that arrived are forwarded to the new process,
- * or delivered to the old one when it keeps serving.
+ * errno with the reason in @err (the caller keeps serving).
+ *
+ * Call it with every signal blocked (upgrade_block_signals()), from the
+ * moment the server stops handling events: a signal that comes meanwhile
+ * is for whichever process serves afterwards.
  */
 pid_t upgrade_exec(const char *exe, char **argv, int state, const int *fds,
 		   size_t count, char *err, size_t errlen);
+void upgrade_block_signals(sigset_t *old);
+/* After a handover: sends the signals that came meanwhile to @pid. */
+void upgrade_forward_signals(pid_t pid);
 
 /*
  * New process: the fds that UPGRADE_ENV names (removed from the

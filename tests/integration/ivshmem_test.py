@@ -51,6 +51,27 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def become_subreaper():
+    """Makes this process the parent of its orphaned descendants, so that
+    it can wait for a server that an upgrade started (prctl(2))."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "PR_SET_CHILD_SUBREAPER")
+
+
+def wait_pid(pid, timeout=TIMEOUT):
+    """Waits for our child @pid: its exit status (negative: the signal)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pid {pid} did not exit in {timeout} s")
+        time.sleep(0.005)
+
+
 def eventfd_kick(fd, count=1):
     os.write(fd, struct.pack("=Q", count))
 
@@ -63,12 +84,14 @@ def eventfd_read(fd, timeout=TIMEOUT):
     return struct.unpack("=Q", os.read(fd, 8))[0]
 
 
-def ring(a, b):
-    """a and b ring each other on every vector and hear exactly that (they
-    must keep their fds)."""
-    a.wait_join(b.id, len(b.own))
-    b.wait_join(a.id, len(a.own))
-    for v in range(len(b.own)):
+def ring(a, b, vectors=None):
+    """a and b ring each other on every vector (all of b's own eventfds, or
+    @vectors) and hear exactly that (they must keep their fds)."""
+    if vectors is None:
+        vectors = len(b.own)
+    a.wait_join(b.id, vectors)
+    b.wait_join(a.id, vectors)
+    for v in range(vectors):
         eventfd_kick(a.peers[b.id][v])
         assert eventfd_read(b.own[v]) == 1, "a rang b"
         eventfd_kick(b.peers[a.id][v])
@@ -353,6 +376,8 @@ class FdStore:
                     for n, fd in reversed(keep)]
 
     def close(self):
+        if self.sock.fileno() < 0:
+            return
         self.wake.send(b"x")
         self.thread.join()
         for s in (self.sock, self.reader, self.wake):
@@ -397,6 +422,8 @@ class Server:
         self.logpath = os.path.join(tmpdir, f"server-{next(_names)}.log")
         self.env = dict(os.environ, **(extra_env or {}))
         self.proc = None
+        self.pid = None  # the serving process: proc's, or its successor's
+        self.exits = {}  # successors' exit statuses, by pid
 
     def write_config(self, text):
         with open(self.config, "w") as f:
@@ -417,6 +444,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=self.env,
                                      preexec_fn=preexec_fn, pass_fds=pass_fds)
+        self.pid = self.proc.pid
         if wait:
             wait_until(lambda: "listening on" in self.log() or
                        self.proc.poll() is not None, what="server start")
@@ -436,16 +464,51 @@ class Server:
         return Peer(self.socket, vectors=vectors, **kw)
 
     def send_signal(self, sig):
-        self.proc.send_signal(sig)
+        os.kill(self.pid, sig)
+
+    def upgrade(self):
+        """SIGUSR2, and waits for the successor to take over: returns the
+        old server's exit status. The test process must be a subreaper."""
+        old, n = self.pid, len(re.findall(r"upgraded: pid", self.log()))
+        self.send_signal(signal.SIGUSR2)
+        m = wait_until(lambda: re.findall(r"upgraded: pid (\d+) serves",
+                                          self.log())[n:],
+                       what="upgraded: pid ... serves")
+        code = self.wait_exit(old)
+        self.pid = int(m[0])
+        wait_until(lambda: re.search(rf"took over from pid {old}\b",
+                                     self.log()), what="took over")
+        return code
+
+    def wait_exit(self, pid, timeout=TIMEOUT):
+        """The exit status of @pid, this server or one of its successors."""
+        if pid == self.proc.pid:
+            return self.proc.wait(timeout)
+        if pid not in self.exits:
+            self.exits[pid] = wait_pid(pid, timeout)
+        return self.exits[pid]
+
+    def running(self):
+        if self.pid == self.proc.pid:
+            return self.proc.poll() is None
+        if self.pid in self.exits:
+            return False
+        done, status = os.waitpid(self.pid, os.WNOHANG)
+        if done:
+            self.exits[self.pid] = os.waitstatus_to_exitcode(status)
+        return not done
 
     def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
         try:
-            code = self.proc.wait(timeout)
+            if self.running():
+                self.send_signal(sig)
+            code = self.wait_exit(self.pid, timeout)
         finally:
+            if self.running():
+                self.send_signal(signal.SIGKILL)
+                self.wait_exit(self.pid)
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
@@ -497,8 +560,7 @@ class TestCase(unittest.TestCase):
         if "shm_name" not in kw and "-m" not in args and "--memfd" not in args:
             kw["shm_name"] = unique_name()
         s = Server(self.tmpdir, *args, **kw)
-        self.later(lambda: (s.stop(signal.SIGKILL) if s.proc and
-                            s.proc.poll() is None else None,
+        self.later(lambda: (s.stop(signal.SIGKILL) if s.proc else None,
                             kw.get("shm_name") and shm_unlink(kw["shm_name"])))
         return s.start() if start else s
 
@@ -506,6 +568,17 @@ class TestCase(unittest.TestCase):
         p = server.peer(vectors, **kw)
         self.later(p.close)
         return p
+
+    def qemu(self, srv, vectors, extra=()):
+        """A QEMU with an ivshmem-doorbell device connected to @srv, its
+        BARs mapped."""
+        q = Qemu(self.tmpdir, [
+            "-chardev", f"socket,path={srv.socket},id=ivsh",
+            "-device", f"ivshmem-doorbell,chardev=ivsh,vectors={vectors},"
+                       "addr=03.0", *extra])
+        self.later(q.quit)
+        q.map_bars()
+        return q
 
 
 # -- QEMU ----------------------------------------------------------------

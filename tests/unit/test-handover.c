@@ -174,6 +174,29 @@ static void test_round_trip(void **state)
 	close_all(&f);
 }
 
+/* A socket from systemd has no path to remove, --memfd no name. */
+static void test_round_trip_without_names(void **state)
+{
+	struct fixture f;
+	struct handover h;
+	char err[256];
+	int blob;
+
+	make(&f);
+	f.h.socket_path = NULL;
+	f.h.shm_name = NULL;
+	f.h.listen_inherited = true;
+	blob = handover_write(&f.h, HANDOVER_VERSION);
+	assert_true(blob >= 0);
+	assert_int_equal(handover_read(&h, blob, err, sizeof(err)), 0);
+	assert_null(h.socket_path);
+	assert_null(h.shm_name);
+	assert_true(h.listen_inherited);
+	handover_deinit(&h);
+	close(blob);
+	close_all(&f);
+}
+
 /* Every prefix, every damaged byte, another version: refused with a
  * reason, never half read. */
 static void test_damaged_blobs_are_refused(void **state)
@@ -428,6 +451,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_round_trip_without_names),
 		cmocka_unit_test(test_damaged_blobs_are_refused),
 		cmocka_unit_test(test_fds_must_be_what_the_blob_says),
 		cmocka_unit_test(test_restore_then_save),
