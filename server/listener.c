@@ -259,12 +259,19 @@ int listener_adopt(struct listener *l, int fd)
 
 int listener_adopt_own(struct listener *l, int fd, const char *path)
 {
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(sun);
 	struct stat file, sock;
 
 	*l = (struct listener){ .fd = -1 };
+	/* bound to @path, and (if the kernel can tell: no netlink in a
+	 * sandbox) still the socket there */
 	if (!fd_is_unix_stream(fd, true) || fstat(fd, &sock) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sun, &len) < 0 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) ||
+	    strncmp(sun.sun_path, path, sizeof(sun.sun_path)) != 0 ||
 	    stat(path, &file) < 0 || !S_ISSOCK(file.st_mode) ||
-	    diag_listening(file.st_dev, file.st_ino, sock.st_ino) != 1)
+	    diag_listening(file.st_dev, file.st_ino, sock.st_ino) == 0)
 		return -ESTALE;
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
 	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)

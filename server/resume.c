@@ -422,7 +422,8 @@ int resume_ledger(struct resume *res, struct ledger *l, uint32_t id_count)
 			log_notice("the previous server stopped in order and "
 				   "told its peers: not resuming them");
 		ledger_reset(l);
-		discard_state(res);
+		/* it removed its socket too: what is stored listens nowhere */
+		resume_discard(res);
 		return 0;
 	}
 	return 1;

@@ -235,6 +235,18 @@ class Units(unittest.TestCase):
             self.assertIsNotNone(m, p.stdout + p.stderr)
             self.assertLessEqual(float(m.group(1)), 2.0, p.stdout)
 
+    def test_reload_upgrades_and_the_store_keeps_the_peers(self):
+        for unit in ("ivshmem-server.service", "ivshmem-server@.service"):
+            with open(os.path.join(self.dir, unit)) as f:
+                text = f.read()
+            self.assertIn("ExecReload=/bin/kill -USR2 $MAINPID", text)
+            store = re.search(r"^FileDescriptorStoreMax=(\d+)$", text, re.M)
+            env = re.search(r"^Environment=FDSTORE=(\d+)$", text, re.M)
+            nofile = re.search(r"^LimitNOFILE=(\d+)$", text, re.M)
+            # the server counts on FDSTORE= being what systemd keeps
+            self.assertEqual(store.group(1), env.group(1), unit)
+            self.assertEqual(store.group(1), nofile.group(1), unit)
+
     def test_units_name_the_config_and_notify(self):
         with open(os.path.join(self.dir, "ivshmem-server@.service")) as f:
             text = f.read()
