@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "parse.h"
+#include "protocol.h"
 #include "systemd.h"
 
 /* How long to wait before sending again after a transient failure. */
@@ -171,34 +172,13 @@ void fdstore_set_count(struct fdstore *st, size_t n)
 
 static int send_request(int sock, const struct request *rq)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
 	char text[300];
-	struct iovec iov = { .iov_base = text };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int len = snprintf(text, sizeof(text), "%s\nFDNAME=%s",
+			   rq->fd >= 0 ? "FDSTORE=1" : "FDSTOREREMOVE=1",
+			   rq->name);
+	long n = proto_send_fd(sock, text, (size_t)len, rq->fd);
 
-	iov.iov_len = (size_t)snprintf(text, sizeof(text), "%s\nFDNAME=%s",
-				       rq->fd >= 0 ? "FDSTORE=1"
-						   : "FDSTOREREMOVE=1",
-				       rq->name);
-	if (rq->fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &rq->fd, sizeof(int));
-	}
-	while (sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	return n < 0 ? (int)n : 0;
 }
 
 /* Sends from the head of the queue: 0 once it is empty, or why it stopped. */

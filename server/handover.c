@@ -17,6 +17,7 @@
 
 #include "fdcheck.h"
 #include "handover.h"
+#include "log.h"
 #include "protocol.h"
 
 #define MAGIC "IVSHUPGR"
@@ -65,30 +66,19 @@ static void put(struct writer *w, const void *p, size_t n)
 	w->len += n;
 }
 
-static void put_u8(struct writer *w, uint8_t v)
+/* An integer of @size bytes (1, 4 or 8), in the host's byte order. */
+static void put_num(struct writer *w, uint64_t v, size_t size)
 {
-	put(w, &v, sizeof(v));
+	uint8_t u8 = (uint8_t)v;
+	uint32_t u32 = (uint32_t)v;
+
+	put(w, size == 1 ? (void *)&u8 : size == 4 ? (void *)&u32 : (void *)&v,
+	    size);
 }
 
-static void put_u32(struct writer *w, uint32_t v)
-{
-	put(w, &v, sizeof(v));
-}
-
-static void put_i32(struct writer *w, int32_t v)
-{
-	put(w, &v, sizeof(v));
-}
-
-static void put_u64(struct writer *w, uint64_t v)
-{
-	put(w, &v, sizeof(v));
-}
-
-static void put_i64(struct writer *w, int64_t v)
-{
-	put(w, &v, sizeof(v));
-}
+#define put_u8(w, v) put_num(w, (uint8_t)(v), 1)
+#define put_u32(w, v) put_num(w, (uint32_t)(v), 4)
+#define put_u64(w, v) put_num(w, (uint64_t)(v), 8)
 
 static void put_str(struct writer *w, const char *s)
 {
@@ -112,20 +102,20 @@ static void put_stats(struct writer *w, const struct server_stats *st)
 static void put_peer(struct writer *w, const struct server_peer *p,
 		     uint32_t vectors)
 {
-	put_i32(w, p->id);
-	put_i32(w, p->sock);
-	put_i32(w, p->pid);
+	put_u32(w, p->id);
+	put_u32(w, p->sock);
+	put_u32(w, p->pid);
 	put_u32(w, p->uid);
 	put_u32(w, p->gid);
 	put_u64(w, p->join);
 	put_u64(w, p->slack);
 	put_u8(w, p->stored);
 	for (uint32_t v = 0; v < vectors; v++)
-		put_i32(w, p->vectors[v]);
+		put_u32(w, p->vectors[v]);
 	put_u64(w, p->queue_len);
 	for (size_t i = 0; i < p->queue_len; i++) {
-		put_i64(w, p->queue[i].value);
-		put_i32(w, p->queue[i].fd);
+		put_u64(w, p->queue[i].value);
+		put_u32(w, p->queue[i].fd);
 		put_u64(w, p->queue[i].event);
 		put_u32(w, p->queue[i].index);
 	}
@@ -145,15 +135,15 @@ int handover_write(const struct handover *h, uint32_t version)
 	put_u64(&w, 0);
 	put_u32(&w, h->vectors);
 	put_u32(&w, h->id_count);
-	put_i32(&w, h->listen_fd);
+	put_u32(&w, h->listen_fd);
 	put_u8(&w, h->listen_inherited);
 	put_u64(&w, h->listen_dev);
 	put_u64(&w, h->listen_ino);
 	put_str(&w, h->socket_path);
-	put_i32(&w, h->shm_fd);
+	put_u32(&w, h->shm_fd);
 	put_u64(&w, h->shm_size);
 	put_str(&w, h->shm_name);
-	put_i32(&w, h->ledger_fd);
+	put_u32(&w, h->ledger_fd);
 	put_u64(&w, h->stored);
 	put_u32(&w, h->server.next_id);
 	put_stats(&w, &h->server.stats);
@@ -208,45 +198,22 @@ static bool get(struct reader *r, void *out, size_t n)
 	return true;
 }
 
-static uint8_t get_u8(struct reader *r)
+static uint64_t get_num(struct reader *r, size_t size)
 {
-	uint8_t v;
+	uint8_t u8;
+	uint32_t u32;
+	uint64_t u64;
 
-	get(r, &v, sizeof(v));
-	return v;
+	get(r, size == 1 ? (void *)&u8 : size == 4 ? (void *)&u32 :
+	    (void *)&u64, size);
+	return size == 1 ? u8 : size == 4 ? u32 : u64;
 }
 
-static uint32_t get_u32(struct reader *r)
-{
-	uint32_t v;
-
-	get(r, &v, sizeof(v));
-	return v;
-}
-
-static int32_t get_i32(struct reader *r)
-{
-	int32_t v;
-
-	get(r, &v, sizeof(v));
-	return v;
-}
-
-static uint64_t get_u64(struct reader *r)
-{
-	uint64_t v;
-
-	get(r, &v, sizeof(v));
-	return v;
-}
-
-static int64_t get_i64(struct reader *r)
-{
-	int64_t v;
-
-	get(r, &v, sizeof(v));
-	return v;
-}
+#define get_u8(r) ((uint8_t)get_num(r, 1))
+#define get_u32(r) ((uint32_t)get_num(r, 4))
+#define get_i32(r) ((int32_t)get_num(r, 4))
+#define get_u64(r) get_num(r, 8)
+#define get_i64(r) ((int64_t)get_num(r, 8))
 
 /* A string, or NULL; *ok turns false if it is malformed. */
 static char *get_str(struct reader *r, bool *ok)
@@ -277,17 +244,6 @@ static void get_stats(struct reader *r, struct server_stats *st)
 	st->denied = get_u64(r);
 	st->dropped = get_u64(r);
 	st->messages = get_u64(r);
-}
-
-__attribute__((format(printf, 3, 4)))
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
 }
 
 static int get_peer(struct reader *r, struct server_peer *p, uint32_t vectors)
@@ -329,15 +285,15 @@ static int check_fds(const struct handover *h, char *err, size_t errlen)
 	uint64_t size;
 
 	if (h->listen_fd < 0 || !fd_is_unix_stream(h->listen_fd, true))
-		return invalid(err, errlen, "fd %d is not a listening stream "
+		return einval(err, errlen, "fd %d is not a listening stream "
 			       "socket", h->listen_fd);
 	if (h->shm_fd < 0 || !fd_is_file(h->shm_fd, &size) ||
 	    size != h->shm_size)
-		return invalid(err, errlen, "fd %d is not the shared memory of "
+		return einval(err, errlen, "fd %d is not the shared memory of "
 			       "%llu bytes", h->shm_fd,
 			       (unsigned long long)h->shm_size);
 	if (h->ledger_fd < 0 || !fd_is_file(h->ledger_fd, &size))
-		return invalid(err, errlen, "fd %d is not the ledger",
+		return einval(err, errlen, "fd %d is not the ledger",
 			       h->ledger_fd);
 	return 0;
 }
@@ -368,21 +324,21 @@ static int parse(struct handover *h, struct reader *r, char *err,
 	if (!ok || r->short_read || h->vectors > PROTO_VECTORS_MAX ||
 	    h->id_count == 0 || h->id_count > PROTO_ID_COUNT ||
 	    n > h->id_count)
-		return invalid(err, errlen, "malformed state");
+		return einval(err, errlen, "malformed state");
 	st->peers = calloc(n + 1, sizeof(*st->peers));
 	if (!st->peers)
-		return invalid(err, errlen, "out of memory");
+		return einval(err, errlen, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		st->peer_count = i + 1;
 		ret = get_peer(r, &st->peers[i], h->vectors);
 		if (ret == -ENOMEM)
-			return invalid(err, errlen, "out of memory");
+			return einval(err, errlen, "out of memory");
 		if (ret < 0)
-			return invalid(err, errlen, "malformed state (peer %zu)",
+			return einval(err, errlen, "malformed state (peer %zu)",
 				       i);
 	}
 	if (r->off != r->len)
-		return invalid(err, errlen, "malformed state (%zu bytes too "
+		return einval(err, errlen, "malformed state (%zu bytes too "
 			       "many)", r->len - r->off);
 	return check_fds(h, err, errlen);
 }
@@ -399,13 +355,13 @@ int handover_read(struct handover *h, int fd, char *err, size_t errlen)
 	*h = (struct handover){ .listen_fd = -1, .shm_fd = -1,
 				.ledger_fd = -1 };
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return invalid(err, errlen, "fd %d is not a state file", fd);
+		return einval(err, errlen, "fd %d is not a state file", fd);
 	if (st.st_size < HEADER_SIZE)
-		return invalid(err, errlen, "truncated state (%lld bytes)",
+		return einval(err, errlen, "truncated state (%lld bytes)",
 			       (long long)st.st_size);
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
-		return invalid(err, errlen, "cannot map the state: %s",
+		return einval(err, errlen, "cannot map the state: %s",
 			       strerror(errno));
 	r.p = map;
 	r.len = (size_t)st.st_size;
@@ -415,18 +371,18 @@ int handover_read(struct handover *h, int fd, char *err, size_t errlen)
 	memcpy(&len, r.p + 16, sizeof(len));
 	memcpy(&sum, r.p + 24, sizeof(sum));
 	if (memcmp(r.p, MAGIC, 8) != 0)
-		ret = invalid(err, errlen, "not an ivshmem-server state");
+		ret = einval(err, errlen, "not an ivshmem-server state");
 	else if (version != HANDOVER_VERSION)
-		ret = invalid(err, errlen, "state version %u, this server "
+		ret = einval(err, errlen, "state version %u, this server "
 			      "reads version %u", version, HANDOVER_VERSION);
 	else if (reserved != 0)
-		ret = invalid(err, errlen, "malformed state header");
+		ret = einval(err, errlen, "malformed state header");
 	else if (len != r.len - HEADER_SIZE)
-		ret = invalid(err, errlen, "truncated state (%zu of %llu "
+		ret = einval(err, errlen, "truncated state (%zu of %llu "
 			      "bytes)", r.len - HEADER_SIZE,
 			      (unsigned long long)len);
 	else if (checksum(r.p + HEADER_SIZE, (size_t)len) != sum)
-		ret = invalid(err, errlen, "corrupt state (bad checksum)");
+		ret = einval(err, errlen, "corrupt state (bad checksum)");
 	else
 		ret = parse(h, &r, err, errlen);
 	munmap(map, (size_t)st.st_size);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "log.h"
 #include "protocol.h"
 
 #define MAGIC "IVSHLDGR"
@@ -92,24 +93,13 @@ int ledger_create(struct ledger *l, unsigned int vectors, uint32_t id_count)
 	return r;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static int check_header(const struct ledger_header *h, size_t size,
 			char *err, size_t errlen)
 {
 	if (memcmp(h->magic, MAGIC, sizeof(h->magic)) != 0)
-		return invalid(err, errlen, "not a ledger");
+		return einval(err, errlen, "not a ledger");
 	if (h->version != LEDGER_VERSION)
-		return invalid(err, errlen, "ledger version %u, this server "
+		return einval(err, errlen, "ledger version %u, this server "
 			       "reads version %u", h->version, LEDGER_VERSION);
 	if (h->header_size != sizeof(*h) || h->vectors > PROTO_VECTORS_MAX ||
 	    h->id_count == 0 || h->id_count > PROTO_ID_COUNT ||
@@ -117,7 +107,7 @@ static int check_header(const struct ledger_header *h, size_t size,
 	    size != total_size(h->id_count, h->ring_size) ||
 	    h->departures > h->events || h->forgotten > h->events ||
 	    h->next_id >= h->id_count)
-		return invalid(err, errlen, "corrupt ledger header");
+		return einval(err, errlen, "corrupt ledger header");
 	return 0;
 }
 
@@ -132,7 +122,7 @@ int ledger_open(struct ledger *l, int fd, char *err, size_t errlen)
 	    st.st_size < HEADER_SPACE ||
 	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
 		close(fd);
-		return invalid(err, errlen, "not a ledger (not a file of at "
+		return einval(err, errlen, "not a ledger (not a file of at "
 			       "least %d bytes)", HEADER_SPACE);
 	}
 	r = check_header(&h, (size_t)st.st_size, err, errlen);

@@ -12,6 +12,7 @@
  * on and emits what a peer that is still there can still be sent.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,15 +103,19 @@ static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
 	};
 }
 
-/* The first gone peer whose departure is at or after @event. */
-static size_t first_leave(const struct resume_world *w, uint64_t event)
+/* The first of @n items, sorted by @key, whose key is at least @event. */
+static size_t first_from(const void *items, size_t n, size_t size,
+			 size_t offset, uint64_t event)
 {
-	size_t lo = 0, hi = w->gone_count;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		uint64_t key;
 
-		if (w->gone[mid].leave < event)
+		memcpy(&key, (const char *)items + mid * size + offset,
+		       sizeof(key));
+		if (key < event)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -118,20 +123,18 @@ static size_t first_leave(const struct resume_world *w, uint64_t event)
 	return lo;
 }
 
+/* The first gone peer whose departure is at or after @event. */
+static size_t first_leave(const struct resume_world *w, uint64_t event)
+{
+	return first_from(w->gone, w->gone_count, sizeof(*w->gone),
+			  offsetof(struct resume_gone, leave), event);
+}
+
 /* The first live peer that joined at or after @event. */
 static size_t first_join(const struct resume_world *w, uint64_t event)
 {
-	size_t lo = 0, hi = w->live_count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (w->live[mid].join < event)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return first_from(w->live, w->live_count, sizeof(*w->live),
+			  offsetof(struct resume_live, join), event);
 }
 
 /* Event J: the header, the peers there at J, then its own eventfds. */

@@ -833,17 +833,6 @@ static void mark_seen(int fd, void *data)
 		m->kind[fd] = FD_SEEN;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int invalid(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* The first use of @fd as an eventfd checks that it is one. */
 static bool take_eventfd(struct fdmap *m, int fd)
 {
@@ -863,23 +852,23 @@ static int check_peer(const struct server *s, struct fdmap *m,
 	uint64_t events = l->hdr->events;
 
 	if (sp->id < 0 || (uint32_t)sp->id >= s->cfg.id_count)
-		return invalid(err, errlen, "peer id %d out of range", sp->id);
+		return einval(err, errlen, "peer id %d out of range", sp->id);
 	if (ids_owner(&s->ids, sp->id))
-		return invalid(err, errlen, "peer id %d twice", sp->id);
+		return einval(err, errlen, "peer id %d twice", sp->id);
 	if (sp->join <= prev_join || sp->join > events ||
 	    l->slots[sp->id].join != sp->join)
-		return invalid(err, errlen, "peer %d: its join is not in the "
+		return einval(err, errlen, "peer %d: its join is not in the "
 			       "ledger", sp->id);
 	if (sp->sock < 0 || m->kind[sp->sock] != FD_SEEN ||
 	    !fd_is_unix_stream(sp->sock, false))
-		return invalid(err, errlen, "peer %d: fd %d is not a "
+		return einval(err, errlen, "peer %d: fd %d is not a "
 			       "connected stream socket", sp->id, sp->sock);
 	m->kind[sp->sock] = FD_SOCKET;
 	for (unsigned int v = 0; v < s->cfg.vectors; v++) {
 		int fd = sp->vectors[v];
 
 		if (fd < 0 || m->kind[fd] == FD_VECTOR || !take_eventfd(m, fd))
-			return invalid(err, errlen, "peer %d: fd %d (vector "
+			return einval(err, errlen, "peer %d: fd %d (vector "
 				       "%u) is not an eventfd of its own",
 				       sp->id, fd, v);
 		m->kind[fd] = FD_VECTOR;
@@ -893,7 +882,7 @@ static int check_peer(const struct server *s, struct fdmap *m,
 		    msg->event == 0 || msg->event > events ||
 		    (msg->fd >= 0 && !take_eventfd(m, msg->fd)) ||
 		    (msg->fd < 0 && msg->fd != -1 && !shm))
-			return invalid(err, errlen, "peer %d: queued message "
+			return einval(err, errlen, "peer %d: queued message "
 				       "%zu is not one this server sends",
 				       sp->id, k);
 	}
@@ -975,7 +964,7 @@ int server_restore(struct server **out, struct loop *loop, int listen_fd,
 	if (r < 0)
 		goto fail;
 	if (st->next_id >= cfg->id_count) {
-		r = invalid(err, errlen, "id counter %u out of range",
+		r = einval(err, errlen, "id counter %u out of range",
 			    st->next_id);
 		goto fail;
 	}

@@ -267,6 +267,15 @@ def activation_command(cmd, fds, names=None):
     return ["/bin/bash", "-c", script] + cmd
 
 
+def listening_socket(path, mode=0o640):
+    """A socket listening at @path, as systemd's socket units make them."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    os.chmod(path, mode)
+    s.listen(64)
+    return s
+
+
 class FdStore:
     """A stand-in for systemd: a NOTIFY_SOCKET that records every
     notification with the sender's pid, and keeps the fds sent with
@@ -556,6 +565,20 @@ class TestCase(unittest.TestCase):
                 pass
         self.later(kill)
 
+    def daemon(self, *args):
+        """Starts the server in daemon mode, with a socket, a pid file and a
+        POSIX object of this test: returns (socket, pid file, shm name)
+        once the daemon serves."""
+        sock = os.path.join(self.tmpdir, "d.sock")
+        pidfile = os.path.join(self.tmpdir, "d.pid")
+        name = unique_name()
+        self.later(shm_unlink, name)
+        self.reap_daemon(pidfile)
+        code, out, err = run_server("-S", sock, "-p", pidfile, "-M", name,
+                                    *args)
+        self.assertEqual((code, err), (0, ""))
+        return sock, pidfile, name
+
     def server(self, *args, start=True, **kw):
         if "shm_name" not in kw and "-m" not in args and "--memfd" not in args:
             kw["shm_name"] = unique_name()
@@ -568,6 +591,76 @@ class TestCase(unittest.TestCase):
         p = server.peer(vectors, **kw)
         self.later(p.close)
         return p
+
+    def assert_no_departures(self, *peers):
+        for p in peers:
+            p.pump(0.05)
+            self.assertEqual([e for e in p.events if e[0] == "leave"], [])
+
+    def group_with_qemu(self, srv, vectors):
+        """Two host peers, a QEMU and another host peer, ids 0 to 3, each
+        knowing all the others: (a, b, qemu, c)."""
+        a, b = self.peer(srv, vectors), self.peer(srv, vectors)
+        q = self.qemu(srv, vectors)
+        c = self.peer(srv, vectors)
+        for p in (a, b, c):
+            for other in {0, 1, 2, 3} - {p.id}:
+                p.wait_join(other, vectors)
+        self.assertEqual((a.id, b.id, q.iv_position(), c.id), (0, 1, 2, 3))
+        return a, b, q, c
+
+    def assert_nobody_noticed(self, srv, group, vectors):
+        """After an upgrade or a crash, the group of group_with_qemu() is
+        whole: nobody heard of a departure, ids and QEMU's connection
+        stayed, the next peer is connected to all and rings QEMU both
+        ways, and everyone still rings everyone. Returns the new peer."""
+        a, b, q, c = group
+        self.assert_no_departures(a, b, c)
+        self.assertEqual(q.iv_position(), 2)
+        d = self.assert_next_peer_connected(srv, (a, b, c), q, 2, vectors)
+        q.ring(0, 1)  # QEMU reaches the peers from before too
+        self.assertEqual(eventfd_read(a.own[1]), 1)
+        ring(a, b, vectors)
+        ring(c, d, vectors)
+        ring(a, d, vectors)
+        self.assert_no_departures(a, b, c, d)
+        return d
+
+    def peer_with_a_queue(self, srv, joiners, vectors):
+        """A peer (id 0) that reads nothing while @joiners peers join: what
+        its socket does not take waits in the server's queue for it (which
+        the server's state shows). Returns it (not handshaken yet) and the
+        joiners, which read all they get."""
+        slow = Peer(srv.socket, keep_fds=False)
+        self.later(slow.close)
+        others = [self.peer(srv, vectors, keep_fds=False)
+                  for _ in range(joiners)]
+        srv.send_signal(signal.SIGUSR1)
+        m = srv.wait_log(r"peer 0: pid \d+, uid \d+, gid \d+, (\d+) "
+                         r"messages queued")
+        self.assertGreater(int(m.group(1)), 0)
+        return slow, others
+
+    def assert_next_peer_connected(self, srv, peers, qemu, qemu_id, vectors):
+        """A new peer joins: it hears of @peers and of @qemu (with id
+        @qemu_id), @vectors eventfds each, and they of it; it rings QEMU
+        and QEMU rings it, on every vector. Returns it."""
+        ids = sorted([p.id for p in peers] + [qemu_id])
+        d = self.peer(srv, vectors)
+        self.assertEqual(d.id, ids[-1] + 1)
+        d.pump(0.05)
+        self.assertEqual(d.order, ids)
+        self.assertEqual({i: len(d.peers[i]) for i in d.order},
+                         {i: vectors for i in ids})
+        for p in peers:
+            self.assertEqual(p.wait_join(d.id, vectors), vectors)
+        qemu.enable_msix(vectors)
+        for v in range(vectors):
+            eventfd_kick(d.peers[qemu_id][v])
+            qemu.wait_msix(v)
+            qemu.ring(d.id, v)
+            self.assertEqual(eventfd_read(d.own[v]), 1)
+        return d
 
     def qemu(self, srv, vectors, extra=()):
         """A QEMU with an ivshmem-doorbell device connected to @srv, its

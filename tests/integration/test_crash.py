@@ -9,11 +9,10 @@ Departures are announced once, those while it was down included."""
 import os
 import re
 import signal
-import socket
 import unittest
 
 from ivshmem_test import (TestCase, FdStore, Peer, become_subreaper,
-                          eventfd_kick, eventfd_read, ring, wait_until)
+                          listening_socket, ring, wait_until)
 
 VECTORS = 2
 
@@ -63,11 +62,6 @@ class Crash(TestCase):
         wait_until(lambda: srv.log().count("state: joins") > n,
                    what="the state")
 
-    def assert_no_departures(self, *peers):
-        for p in peers:
-            p.pump(0.05)
-            self.assertEqual([e for e in p.events if e[0] == "leave"], [])
-
     def assert_whole(self, vectors, *peers):
         """Each peer has every eventfd of each other and its own, and at
         most one of them twice: the one message a crash can repeat."""
@@ -81,12 +75,7 @@ class Crash(TestCase):
 
     def test_kill_9_keeps_every_peer_and_qemu(self):
         srv = self.start(vectors=VECTORS)
-        a, b = self.peer(srv, VECTORS), self.peer(srv, VECTORS)
-        q = self.qemu(srv, VECTORS)
-        c = self.peer(srv, VECTORS)
-        for p in (a, b, c):
-            for other in {0, 1, 2, 3} - {p.id}:
-                p.wait_join(other, VECTORS)
+        a, b, q, c = self.group_with_qemu(srv, VECTORS)
         self.stored(3 + 4 * (1 + VECTORS))
         self.quiesce(srv)
         self.assertEqual(sorted(self.store.names()), sorted(
@@ -97,28 +86,7 @@ class Crash(TestCase):
         srv = self.start(vectors=VECTORS, shm_name=srv.shm_name)
         srv.wait_log(r"resumed 4 peers from the fd store; 0 of them are "
                      r"owed 0 messages")
-        self.assert_no_departures(a, b, c)
-        self.assertEqual(q.iv_position(), 2)
-
-        d = self.peer(srv, VECTORS)
-        self.assertEqual(d.id, 4)
-        d.pump(0.05)
-        self.assertEqual(d.order, [0, 1, 2, 3])
-        self.assertEqual({i: len(d.peers[i]) for i in d.order},
-                         {i: VECTORS for i in d.order})
-        for p in (a, b, c):
-            self.assertEqual(p.wait_join(4, VECTORS), VECTORS)
-        q.enable_msix(VECTORS)
-        for v in range(VECTORS):
-            eventfd_kick(d.peers[2][v])
-            q.wait_msix(v)
-            q.ring(4, v)
-            self.assertEqual(eventfd_read(d.own[v]), 1)
-        q.ring(1, 0)
-        self.assertEqual(eventfd_read(b.own[0]), 1)
-        ring(a, b)
-        ring(c, d)
-        self.assert_no_departures(a, b, c, d)
+        d = self.assert_nobody_noticed(srv, (a, b, q, c), VECTORS)
         self.assert_whole(VECTORS, a, b, c, d)
         # the new peer is in the store too
         self.stored(3 + 5 * (1 + VECTORS))
@@ -164,13 +132,7 @@ class Crash(TestCase):
         # its socket does not take waits in its queue, and dies with the
         # server; the ledger says what it was
         srv = self.start(vectors=64)
-        slow = Peer(srv.socket, keep_fds=False)
-        self.later(slow.close)
-        others = [self.peer(srv, 64, keep_fds=False) for _ in range(5)]
-        srv.send_signal(signal.SIGUSR1)
-        m = srv.wait_log(r"peer 0: pid \d+, uid \d+, gid \d+, (\d+) messages "
-                         r"queued")
-        self.assertGreater(int(m.group(1)), 0)
+        slow, others = self.peer_with_a_queue(srv, 5, 64)
         others[1].close()
         others[4].close()
         others[0].wait_leave(2)
@@ -288,9 +250,7 @@ class Crash(TestCase):
 
     def test_socket_activation_with_the_store(self):
         path = os.path.join(self.tmpdir, "activated.sock")
-        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ls.bind(path)
-        ls.listen(16)
+        ls = listening_socket(path)
         self.later(ls.close)
         srv = self.start(socket_path=path, listen_socket=ls)
         a, b = self.peer(srv), self.peer(srv)

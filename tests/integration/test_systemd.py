@@ -15,21 +15,13 @@ import tempfile
 import time
 import unittest
 
-from ivshmem_test import (TestCase, Peer, SERVER, activation_command, ring,
+from ivshmem_test import (TestCase, Peer, SERVER, activation_command,
+                          listening_socket, ring,
                           shm_unlink, unique_name, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_CONF = os.path.join(HERE, "..", "..", "conf")
 BUILD_CONF = os.environ.get("IVSHMEM_BUILD_CONF", "")
-
-
-def listening_socket(path, mode=0o640):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(path)
-    os.chmod(path, mode)
-    s.listen(64)
-    return s
-
 
 
 class SocketActivation(TestCase):

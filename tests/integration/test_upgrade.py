@@ -8,14 +8,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import unittest
 
 from ivshmem_test import (TestCase, FdStore, Peer, SERVER, TIMEOUT,
-                          become_subreaper, eventfd_kick, eventfd_read,
-                          open_fds, ring, run_server, shm_unlink, unique_name,
+                          become_subreaper, listening_socket, open_fds, ring,
                           wait_pid, wait_until)
 
 SWARM = os.environ.get("SWARM", "")
@@ -27,20 +25,9 @@ become_subreaper()
 
 
 class Upgrade(TestCase):
-    def assert_no_departures(self, *peers):
-        for p in peers:
-            p.pump(0.05)
-            self.assertEqual([e for e in p.events if e[0] == "leave"], [])
-
     def test_every_peer_and_qemu_stay(self):
         srv = self.server(vectors=VECTORS)
-        a, b = self.peer(srv, VECTORS), self.peer(srv, VECTORS)
-        q = self.qemu(srv, VECTORS)
-        c = self.peer(srv, VECTORS)
-        for p in (a, b, c):
-            for other in {0, 1, 2, 3} - {p.id}:
-                p.wait_join(other, VECTORS)
-        self.assertEqual((a.id, b.id, q.iv_position(), c.id), (0, 1, 2, 3))
+        a, b, q, c = self.group_with_qemu(srv, VECTORS)
         old, fds = srv.pid, open_fds(srv.pid)
 
         self.assertEqual(srv.upgrade(), 0)
@@ -48,32 +35,7 @@ class Upgrade(TestCase):
         srv.wait_log(rf"took over from pid {old}: 4 peers")
         # the same fds, no more: nothing leaked into the new process
         self.assertEqual(open_fds(srv.pid), fds)
-        self.assert_no_departures(a, b, c)
-        self.assertEqual(q.iv_position(), 2)
-
-        # the next peer is connected to every one, QEMU included
-        d = self.peer(srv, VECTORS)
-        self.assertEqual(d.id, 4)
-        d.pump(0.05)
-        self.assertEqual(d.order, [0, 1, 2, 3])
-        self.assertEqual({i: len(d.peers[i]) for i in d.order},
-                         {i: VECTORS for i in d.order})
-        for p in (a, b, c):
-            self.assertEqual(p.wait_join(4, VECTORS), VECTORS)
-        # it rings QEMU, and QEMU rings it, on every vector
-        q.enable_msix(VECTORS)
-        for v in range(VECTORS):
-            eventfd_kick(d.peers[2][v])
-            q.wait_msix(v)
-            q.ring(4, v)
-            self.assertEqual(eventfd_read(d.own[v]), 1)
-        # QEMU and the others still reach the peers from before
-        q.ring(0, 1)
-        self.assertEqual(eventfd_read(a.own[1]), 1)
-        ring(a, b)
-        ring(c, d)
-        ring(a, d)
-        self.assert_no_departures(a, b, c, d)
+        d = self.assert_nobody_noticed(srv, (a, b, q, c), VECTORS)
 
         # the new server cleans up as the old one would have
         self.assertEqual(srv.stop(), 0)
@@ -89,18 +51,11 @@ class Upgrade(TestCase):
         # fills, and the rest waits in its queue, which the upgrades hand
         # over (twice)
         srv = self.server(vectors=64)
-        slow = Peer(srv.socket)
-        self.later(slow.close)
-        others = [self.peer(srv, 64, keep_fds=False) for _ in range(6)]
-        srv.send_signal(signal.SIGUSR1)
-        m = srv.wait_log(r"peer 0: pid \d+, uid \d+, gid \d+, (\d+) messages "
-                         r"queued")
-        self.assertGreater(int(m.group(1)), 0)
+        slow, others = self.peer_with_a_queue(srv, 6, 64)
         self.assertEqual(srv.upgrade(), 0)
         others[2].close()  # a departure after the first upgrade
         others[0].wait_leave(3)
         self.assertEqual(srv.upgrade(), 0)
-        slow.keep_fds = False
         slow.handshake(64)
         slow.pump(0.2)
         self.assertEqual(slow.order, [1, 2, 3, 4, 5, 6])
@@ -232,14 +187,7 @@ class FailedUpgrade(TestCase):
 
 class Supervised(TestCase):
     def test_daemon_mode_rewrites_the_pid_file(self):
-        sock = os.path.join(self.tmpdir, "d.sock")
-        pidfile = os.path.join(self.tmpdir, "d.pid")
-        name = unique_name()
-        self.later(shm_unlink, name)
-        self.reap_daemon(pidfile)
-        code, out, err = run_server("-S", sock, "-p", pidfile, "-M", name,
-                                    "-n", str(VECTORS))
-        self.assertEqual((code, err), (0, ""))
+        sock, pidfile, name = self.daemon("-n", str(VECTORS))
         a, b = Peer(sock, VECTORS), Peer(sock, VECTORS)
         self.later(a.close)
         self.later(b.close)
@@ -289,9 +237,7 @@ class Supervised(TestCase):
 
     def test_socket_from_systemd_stays_systemd_s(self):
         path = os.path.join(self.tmpdir, "activated.sock")
-        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        ls.bind(path)
-        ls.listen(16)
+        ls = listening_socket(path)
         self.later(ls.close)
         srv = self.server(vectors=VECTORS, socket_path=path, listen_socket=ls)
         a, b = self.peer(srv, VECTORS), self.peer(srv, VECTORS)
