@@ -30,7 +30,7 @@
 
 struct request {
 	int fd;          /* to store, or -1: remove */
-	char name[256];
+	char name[FDSTORE_NAME_MAX];
 };
 
 struct fdstore {

@@ -106,7 +106,8 @@ static int check_header(const struct ledger_header *h, size_t size,
 	    h->ring_size != LEDGER_RING ||
 	    size != total_size(h->id_count, h->ring_size) ||
 	    h->departures > h->events || h->forgotten > h->events ||
-	    h->next_id >= h->id_count)
+	    h->next_id >= h->id_count ||
+	    !memchr(h->shm_name, '\0', sizeof(h->shm_name)))
 		return einval(err, errlen, "corrupt ledger header");
 	return 0;
 }
@@ -203,6 +204,17 @@ void ledger_set_next_id(struct ledger *l, uint32_t next)
 void ledger_set_flags(struct ledger *l, uint32_t flags, bool on)
 {
 	SET(l->hdr->flags, on ? l->hdr->flags | flags : l->hdr->flags & ~flags);
+}
+
+void ledger_set_shm_created(struct ledger *l, const char *name)
+{
+	struct ledger_header *h = l->hdr;
+
+	if (name && strlen(name) >= sizeof(h->shm_name))
+		name = NULL; /* too long to record: left behind after a crash */
+	ledger_set_flags(l, LEDGER_SHM_CREATED, false);
+	snprintf(h->shm_name, sizeof(h->shm_name), "%s", name ? name : "");
+	ledger_set_flags(l, LEDGER_SHM_CREATED, name != NULL);
 }
 
 size_t ledger_departure_count(const struct ledger *l)

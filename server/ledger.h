@@ -56,6 +56,7 @@ struct ledger_header {
 	uint64_t forgotten;     /* the newest departure no longer in the ring */
 	uint32_t next_id;       /* where the id counter is */
 	uint32_t reserved;
+	char shm_name[256];     /* with LEDGER_SHM_CREATED: the object */
 };
 
 struct ledger {
@@ -85,6 +86,8 @@ uint64_t ledger_leave(struct ledger *l, int id);
 struct outq_mark *ledger_mark(struct ledger *l, int id);
 void ledger_set_next_id(struct ledger *l, uint32_t next);
 void ledger_set_flags(struct ledger *l, uint32_t flags, bool on);
+/* The POSIX object this server created (and unlinks at exit), or NULL. */
+void ledger_set_shm_created(struct ledger *l, const char *name);
 
 /* The departures still in the ring, oldest first: @i from 0 to the count
  * that ledger_departure_count() returns. */

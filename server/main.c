@@ -188,6 +188,9 @@ static void on_stop_signal(void *data)
 	if (forwarded(app, SIGTERM))
 		return;
 	app->stopping = true;
+	/* the peers are being told that everyone left: from now on, a server
+	 * that starts after this one must not resume them */
+	ledger_set_flags(&app->ledger, LEDGER_CLEAN, true);
 	systemd_notify("STOPPING=1");
 	server_shutdown(app->server);
 }
@@ -436,25 +439,29 @@ static int open_listener(struct app *app, struct systemd_fds *passed,
 static int open_shm(struct app *app, int stored)
 {
 	const struct options *o = &app->opt;
+	const struct ledger_header *h = app->ledger.hdr;
 	uint64_t size, want = pow2_ceil(o->size);
 	char a[32], b[32];
 
+	if (stored >= 0 && !fd_is_file(stored, &size)) {
+		log_error("the stored shared memory is not a file: opening it "
+			  "anew");
+		close(stored);
+		if (app->store)
+			fdstore_remove(app->store, FDSTORE_SHM);
+		stored = -1;
+	}
 	if (stored < 0)
 		return shm_setup(&app->shm, o);
-	if (!fd_is_file(stored, &size)) {
-		log_error("the stored shared memory is not a file");
-		close(stored);
-		return -EINVAL;
-	}
 	if (size != want)
 		log_warning("the peers' shared memory has %s, the configuration "
-			    "says %s: keeping theirs until they are gone",
+			    "says %s: keeping theirs",
 			    format_size(a, sizeof(a), size),
 			    format_size(b, sizeof(b), want));
 	app->shm = (struct shm){ .fd = stored, .size = size };
-	if (o->shm_kind == SHM_POSIX &&
-	    (app->ledger.hdr->flags & LEDGER_SHM_CREATED)) {
-		app->shm.name = strdup(o->shm_path);
+	/* ours to unlink at exit if the crashed server created it */
+	if ((h->flags & LEDGER_SHM_CREATED) && h->shm_name[0]) {
+		app->shm.name = strdup(h->shm_name);
 		if (!app->shm.name)
 			return -ENOMEM;
 	}
@@ -466,7 +473,7 @@ static void store_server(struct app *app, bool ledger, bool shm, bool socket)
 {
 	struct ledger *l = &app->ledger;
 
-	ledger_set_flags(l, LEDGER_SHM_CREATED, app->shm.name != NULL);
+	ledger_set_shm_created(l, app->shm.name);
 	if (!app->store)
 		return;
 	if ((ledger && fdstore_add(app->store, l->fd, FDSTORE_LEDGER) < 0) ||
@@ -833,7 +840,6 @@ int main(int argc, char **argv)
 		 * else is left in the loop to run */
 		loop_run_once(app.loop);
 	} else {
-		ledger_set_flags(&app.ledger, LEDGER_CLEAN, true);
 		log_notice("stopped");
 	}
 

@@ -12,6 +12,7 @@
  * on and emits what a peer that is still there can still be sent.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,11 @@ struct resume_group {
 
 /* -- the planner ---------------------------------------------------------- */
 
-static const struct resume_gone *sort_base;
-
-static int by_join(const void *a, const void *b)
+static int by_join(const void *a, const void *b, void *data)
 {
-	uint64_t x = sort_base[*(const size_t *)a].join;
-	uint64_t y = sort_base[*(const size_t *)b].join;
+	const struct resume_gone *gone = data;
+	uint64_t x = gone[*(const size_t *)a].join;
+	uint64_t y = gone[*(const size_t *)b].join;
 
 	return x < y ? -1 : x > y;
 }
@@ -55,8 +55,8 @@ int resume_world_prepare(struct resume_world *w)
 	}
 	for (size_t i = 0; i < w->gone_count; i++)
 		w->gone_by_join[i] = i;
-	sort_base = w->gone;
-	qsort(w->gone_by_join, w->gone_count, sizeof(size_t), by_join);
+	qsort_r(w->gone_by_join, w->gone_count, sizeof(size_t), by_join,
+		(void *)w->gone);
 	return 0;
 }
 
@@ -103,7 +103,8 @@ static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
 	};
 }
 
-/* The first of @n items, sorted by @key, whose key is at least @event. */
+/* The first of @n items of @size bytes, sorted by the uint64_t at @offset
+ * in each, whose key is at least @event. */
 static size_t first_from(const void *items, size_t n, size_t size,
 			 size_t offset, uint64_t event)
 {
@@ -318,6 +319,7 @@ int resume_collect(struct resume *res, struct systemd_fds *fds,
 				      strlen(FDSTORE_PREFIX)) != 0)
 			continue;
 		fds->fds[i] = -1;
+		fcntl(fd, F_SETFD, FD_CLOEXEC); /* passed without */
 		if (strcmp(name, FDSTORE_LEDGER) == 0)
 			take_single(res, &res->ledger, fd);
 		else if (strcmp(name, FDSTORE_SHM) == 0)
