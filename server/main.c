@@ -645,6 +645,13 @@ static int take_over(struct app *app, int state, int status)
 		opt->socket_path = h.socket_path;
 		h.socket_path = NULL;
 	}
+	if (pow2_ceil(opt->size) != h.shm_size) {
+		char size[32];
+
+		log_warning("size changed, but only a restart can change it: "
+			    "keeping %s", format_size(size, sizeof(size),
+						      h.shm_size));
+	}
 	app->shm = (struct shm){ .fd = h.shm_fd, .size = h.shm_size,
 				 .name = h.shm_name };
 	h.shm_name = NULL;

@@ -46,6 +46,23 @@ class Upgrade(TestCase):
         self.assertFalse(os.path.exists(srv.socket))
         self.assertFalse(os.path.exists(f"/dev/shm/{srv.shm_name}"))
 
+    def test_it_reads_the_config_file_again(self):
+        srv = self.server(vectors=None, config="vectors = 2\nsize = 1M\n")
+        a, b = self.peer(srv, VECTORS), self.peer(srv, VECTORS)
+        srv.write_config("vectors = 2\nsize = 2M\nmax-peers = 3\n")
+        self.assertEqual(srv.upgrade(), 0)
+        srv.wait_log(r"warning: size changed, but only a restart can change "
+                     r"it: keeping 1 MiB")
+        self.assertEqual(a.shm_size(), 1 << 20)
+        c = self.peer(srv, VECTORS)
+        self.assertEqual(c.shm_size(), 1 << 20)
+        ring(a, c)
+        # max-peers took its new value: a fourth is turned away
+        d = Peer(srv.socket)
+        self.later(d.close)
+        self.assertIsNone(d.recv())
+        srv.wait_log(r"refused a client .*: 3 peers already \(max-peers\)")
+
     def test_queued_messages_survive_in_order(self):
         # a peer that reads nothing while 64-vector peers join: its socket
         # fills, and the rest waits in its queue, which the upgrades hand
