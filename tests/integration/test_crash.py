@@ -126,6 +126,7 @@ class Crash(TestCase):
         ring(b, e)
         self.assert_whole(1, a, b, e)
         self.stored(3 + 3 * 2)
+        self.assertEqual(srv.stop(), 0)
 
     def test_what_was_queued_is_sent_after_the_crash(self):
         # a peer that reads nothing while 64-vector peers come and go: what
@@ -170,6 +171,7 @@ class Crash(TestCase):
         self.assertEqual(late.id, 6)
         self.assertEqual(late.order, [0, 1, 3, 4])
         self.assertEqual(slow.wait_join(6, 64), 64)
+        self.assertEqual(srv.stop(), 0)
 
     def test_upgrade_then_crash(self):
         srv = self.start(vectors=VECTORS)
@@ -187,6 +189,7 @@ class Crash(TestCase):
         ring(b, c, VECTORS)
         self.assert_whole(VECTORS, a, b, c)
         self.assertEqual(self.peer(srv, VECTORS).order, [0, 1, 2])
+        self.assertEqual(srv.stop(), 0)
 
     def test_killed_in_the_middle_of_joins(self):
         # peers that finished their handshake are kept whole (one message

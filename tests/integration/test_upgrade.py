@@ -106,7 +106,8 @@ class FailedUpgrade(TestCase):
         os.rename(new, self.binary)
 
     def start(self, **kw):
-        srv = self.server(binary=self.binary, vectors=VECTORS, **kw)
+        srv = self.srv = self.server(binary=self.binary, vectors=VECTORS,
+                                     **kw)
         a, b = self.peer(srv, VECTORS), self.peer(srv, VECTORS)
         a.wait_join(b.id, VECTORS)
         return srv, a, b
@@ -133,6 +134,12 @@ class FailedUpgrade(TestCase):
         c.close()
         for p in (a, b):
             p.wait_leave(c.id)
+
+    def tearDown(self):
+        # what failed left nothing behind: under ASan, no leak at exit
+        if self.srv.running():
+            self.assertEqual(self.srv.stop(), 0)
+        super().tearDown()
 
     def test_broken_binary_then_a_good_one(self):
         srv, a, b = self.start()
