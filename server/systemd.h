@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
 /*
  * What systemd gives a service and asks of it, without libsystemd: the
- * socket of socket activation (sd_listen_fds(3)) and readiness
- * notification (sd_notify(3))
+ * sockets of socket activation and the fds of the fd store
+ * (sd_listen_fds(3)), and readiness notification (sd_notify(3)); the fd
+ * store's messages are in fdstore.h
  */
 #pragma once
 
