@@ -32,10 +32,9 @@ static int64_t decode(const uint8_t in[PROTO_MSG_SIZE])
 	return (int64_t)v;
 }
 
-int proto_send(int sock, int64_t value, int fd)
+long proto_send_fd(int sock, const void *buf, size_t len, int fd)
 {
-	uint8_t bytes[PROTO_MSG_SIZE];
-	struct iovec iov = { .iov_base = bytes, .iov_len = sizeof(bytes) };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -43,7 +42,6 @@ int proto_send(int sock, int64_t value, int fd)
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	encode(bytes, value);
 	if (fd >= 0) {
 		struct cmsghdr *cmsg;
 
@@ -56,12 +54,21 @@ int proto_send(int sock, int64_t value, int fd)
 		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
 	}
-
 	do
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (long)n;
+}
+
+int proto_send(int sock, int64_t value, int fd)
+{
+	uint8_t bytes[PROTO_MSG_SIZE];
+	long n;
+
+	encode(bytes, value);
+	n = proto_send_fd(sock, bytes, sizeof(bytes), fd);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	/* An 8-byte send on a stream socket is all or nothing: the kernel
 	 * either finds buffer space for it or returns EAGAIN. A short count
 	 * would leave the stream misaligned, so it is an error. */

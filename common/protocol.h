@@ -19,6 +19,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PROTO_VERSION 0
@@ -34,6 +35,13 @@
  * socket buffer is full and nothing was sent.
  */
 int proto_send(int sock, int64_t value, int fd);
+
+/*
+ * Sends @len bytes with @fd attached (SCM_RIGHTS) unless it is negative,
+ * without blocking and without SIGPIPE, on a stream or datagram socket:
+ * the number of bytes sent, or a negative errno.
+ */
+long proto_send_fd(int sock, const void *buf, size_t len, int fd);
 
 struct proto_msg {
 	int64_t value; /* PROTO_SHM_ID or a peer id; or the version, first */

@@ -54,3 +54,12 @@ void *ids_owner(const struct ids *ids, int id)
 		return NULL;
 	return ids->owner[id];
 }
+
+int ids_claim(struct ids *ids, int id, void *owner)
+{
+	if (id < 0 || (uint32_t)id >= ids->count || ids->owner[id] || !owner)
+		return -EINVAL;
+	ids->owner[id] = owner;
+	ids->used++;
+	return 0;
+}

@@ -24,3 +24,6 @@ void ids_deinit(struct ids *ids);
 int ids_alloc(struct ids *ids, void *owner);
 void ids_free(struct ids *ids, int id);
 void *ids_owner(const struct ids *ids, int id);
+/* Gives @id (free, in range) to @owner: for a server that takes over
+ * peers. 0, or -EINVAL. */
+int ids_claim(struct ids *ids, int id, void *owner);

@@ -20,6 +20,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
+#include "fdcheck.h"
 #include "listener.h"
 #include "log.h"
 
@@ -27,12 +28,13 @@
 
 /*
  * Asks the kernel (sock_diag) whether a socket bound to the file
- * (@dev, @ino) is listening. Unlike connect(), this does not make a live
+ * (@dev, @ino) is listening, and if @sock_ino is not 0, whether it is the
+ * socket with that inode. Unlike connect(), this does not make a live
  * ivshmem server announce a peer that joins and leaves at once.
  * Returns 1 if one is, 0 if none is in this network namespace, or a
  * negative errno if the kernel cannot tell.
  */
-static int diag_listening(dev_t dev, ino_t ino)
+static int diag_listening(dev_t dev, ino_t ino, ino_t sock_ino)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -96,7 +98,8 @@ static int diag_listening(dev_t dev, ino_t ino)
 				 * major << 20 | minor */
 				if (vfs.udiag_vfs_ino == (uint32_t)ino &&
 				    vfs.udiag_vfs_dev >> 20 == major(dev) &&
-				    (vfs.udiag_vfs_dev & 0xfffff) == minor(dev))
+				    (vfs.udiag_vfs_dev & 0xfffff) == minor(dev) &&
+				    (!sock_ino || m->udiag_ino == (uint32_t)sock_ino))
 					found = 1;
 			}
 		}
@@ -111,7 +114,7 @@ static int server_alive(const struct sockaddr_un *sun, const struct stat *st)
 {
 	int fd, r;
 
-	r = diag_listening(st->st_dev, st->st_ino);
+	r = diag_listening(st->st_dev, st->st_ino, 0);
 	if (r == 1)
 		return 1;
 	/* Not listening in this network namespace, or no sock_diag: only a
@@ -225,14 +228,9 @@ int listener_adopt(struct listener *l, int fd)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	socklen_t len = sizeof(sun);
-	int domain = 0, type = 0, listening = 0;
-	socklen_t il = sizeof(int);
 
 	*l = (struct listener){ .fd = -1, .inherited = true };
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &il) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &il) < 0 ||
-	    domain != AF_UNIX || type != SOCK_STREAM || !listening) {
+	if (!fd_is_unix_stream(fd, true)) {
 		log_error("the socket passed by the service manager (fd %d) is "
 			  "not a listening AF_UNIX stream socket: use "
 			  "ListenStream= with a path", fd);
@@ -256,6 +254,32 @@ int listener_adopt(struct listener *l, int fd)
 		return -errno;
 	}
 	l->fd = fd;
+	return 0;
+}
+
+int listener_adopt_own(struct listener *l, int fd, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len = sizeof(sun);
+	struct stat file, sock;
+
+	*l = (struct listener){ .fd = -1 };
+	/* bound to @path, and (if the kernel can tell: no netlink in a
+	 * sandbox) still the socket there */
+	if (!fd_is_unix_stream(fd, true) || fstat(fd, &sock) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sun, &len) < 0 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) ||
+	    strncmp(sun.sun_path, path, sizeof(sun.sun_path)) != 0 ||
+	    stat(path, &file) < 0 || !S_ISSOCK(file.st_mode) ||
+	    diag_listening(file.st_dev, file.st_ino, sock.st_ino) == 0)
+		return -ESTALE;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	l->fd = fd;
+	l->dev = file.st_dev;
+	l->ino = file.st_ino;
+	snprintf(l->name, sizeof(l->name), "%s", path);
 	return 0;
 }
 

@@ -31,6 +31,13 @@ int listener_open(struct listener *l, const char *path,
  * returns a negative errno (the caller keeps @fd then).
  */
 int listener_adopt(struct listener *l, int fd);
+/*
+ * Takes @fd, the socket this server bound before a crash, if it is still
+ * the one listening at @path (the kernel is asked; where it cannot answer,
+ * being bound to @path is enough); then it is ours to remove at exit.
+ * Returns 0, or -ESTALE when it is not (the caller keeps @fd then).
+ */
+int listener_adopt_own(struct listener *l, int fd, const char *path);
 /* Closes the socket and unlinks @path if it is still the file we bound
  * (never an inherited one). */
 void listener_close(struct listener *l, const char *path);

@@ -72,3 +72,13 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 	errno = saved;
 }
+
+int einval(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 enum log_target {
@@ -22,6 +23,11 @@ bool log_enabled(int level);
 
 __attribute__((format(printf, 2, 3)))
 void log_msg(int level, const char *fmt, ...);
+
+/* For a function that tells its caller why something will not do: writes
+ * the reason into @err, and returns -EINVAL. */
+__attribute__((format(printf, 3, 4)))
+int einval(char *err, size_t errlen, const char *fmt, ...);
 
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)

@@ -64,6 +64,16 @@ void loop_run(struct loop *loop)
 	ev_run(loop->ev, 0);
 }
 
+void loop_run_once(struct loop *loop)
+{
+	ev_run(loop->ev, EVRUN_NOWAIT);
+}
+
+void loop_fork(struct loop *loop)
+{
+	ev_loop_fork(loop->ev);
+}
+
 void loop_quit(struct loop *loop)
 {
 	ev_break(loop->ev, EVBREAK_ALL);

@@ -17,6 +17,10 @@ typedef void (*loop_cb)(void *data);
 int loop_new(struct loop **out);
 void loop_free(struct loop *loop);
 void loop_run(struct loop *loop);
+/* Handles what is pending, without waiting (signals caught, notably). */
+void loop_run_once(struct loop *loop);
+/* In the child, after fork(): the loop works there, not in the parent. */
+void loop_fork(struct loop *loop);
 /* Makes loop_run() return once the current callback is done. */
 void loop_quit(struct loop *loop);
 /* The time of the current event, in seconds. */

@@ -1,27 +1,39 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
 /*
  * ivshmem-server: start-up, daemon mode, signals and clean exit
+ *
+ * A server starts afresh, resumes the peers the service manager kept for
+ * it after a crash (resume.h), or takes over from the server it replaces
+ * in an upgrade (upgrade.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fdcheck.h"
+#include "fdstore.h"
+#include "handover.h"
+#include "ledger.h"
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "options.h"
 #include "parse.h"
 #include "protocol.h"
+#include "resume.h"
 #include "server.h"
 #include "shm.h"
 #include "systemd.h"
+#include "upgrade.h"
 
 /* Every peer costs a socket and its eventfds: take all the fds we may. */
 static void raise_fd_limit(void)
@@ -142,9 +154,26 @@ struct app {
 	struct options opt;
 	int argc;
 	char **argv;
+	char *exe;            /* our binary, which an upgrade executes */
 	struct loop *loop;
 	struct server *server;
+	struct listener listener;
+	struct shm shm;
+	struct ledger ledger;
+	struct fdstore *store;
+	bool stopping;
+	bool handed_over;     /* a new process serves: exit without a word */
+	pid_t successor;
 };
+
+/* After a handover, a signal is for the server that serves now. */
+static bool forwarded(struct app *app, int sig)
+{
+	if (!app->handed_over)
+		return false;
+	kill(app->successor, sig);
+	return true;
+}
 
 static void on_peers_changed(void *data, size_t peers)
 {
@@ -156,11 +185,18 @@ static void on_stop_signal(void *data)
 {
 	struct app *app = data;
 
+	if (forwarded(app, SIGTERM))
+		return;
+	app->stopping = true;
+	/* the peers are being told that everyone left: from now on, a server
+	 * that starts after this one must not resume them */
+	ledger_set_flags(&app->ledger, LEDGER_CLEAN, true);
 	systemd_notify("STOPPING=1");
 	server_shutdown(app->server);
 }
 
-static struct server_config server_config(const struct options *o)
+static struct server_config server_config(struct app *app,
+					  const struct options *o)
 {
 	return (struct server_config){
 		.vectors = o->vectors,
@@ -169,6 +205,8 @@ static struct server_config server_config(const struct options *o)
 		.max_peers = o->max_peers,
 		.access = o->access,
 		.peers_changed = on_peers_changed,
+		.ledger = &app->ledger,
+		.store = app->store,
 	};
 }
 
@@ -187,6 +225,8 @@ static void on_reload_signal(void *data)
 	char err[512];
 	size_t n;
 
+	if (forwarded(app, SIGHUP))
+		return;
 	systemd_notify_reloading();
 	if (options_reload(&fresh, app->argc, app->argv, err,
 			   sizeof(err)) < 0) {
@@ -200,7 +240,7 @@ static void on_reload_signal(void *data)
 		log_warning("reload: %s changed, but only a restart can change "
 			    "it: keeping the running value", fixed[i]);
 	/* the server takes only the live settings from it */
-	cfg = server_config(&fresh);
+	cfg = server_config(app, &fresh);
 	if (server_reconfigure(app->server, &cfg) < 0) {
 		log_error("reload failed: out of memory");
 		goto out;
@@ -219,24 +259,167 @@ out:
 	systemd_notify("READY=1\nSTATUS=%zu peers", st.peers);
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Everything the new process needs, in @h (which borrows the fds). */
+static int describe(const struct app *app, struct handover *h)
+{
+	*h = (struct handover){
+		.vectors = app->opt.vectors,
+		.id_count = app->opt.max_id + 1,
+		.listen_fd = app->listener.fd,
+		.listen_inherited = app->listener.inherited,
+		.listen_dev = app->listener.dev,
+		.listen_ino = app->listener.ino,
+		.socket_path = app->listener.inherited ? NULL :
+			       app->opt.socket_path,
+		.shm_fd = app->shm.fd,
+		.shm_size = app->shm.size,
+		.shm_name = app->shm.name,
+		.ledger_fd = app->ledger.fd,
+		.stored = app->store ? fdstore_count(app->store) : 0,
+	};
+	return server_save(app->server, &h->server);
+}
+
+/* Hands everything to a new process running our binary: its pid, or a
+ * negative errno with the reason in @err. */
+static pid_t upgrade(struct app *app, char *err, size_t errlen)
+{
+	/* a test hook: an old server writing a state its successor cannot
+	 * read */
+	const char *version = getenv("IVSHMEM_TEST_STATE_VERSION");
+	struct handover h;
+	size_t count;
+	int state, *fds;
+	pid_t pid;
+
+	if (!app->exe) {
+		snprintf(err, errlen, "cannot tell where this server's binary "
+			 "is (/proc/self/exe)");
+		return -ENOENT;
+	}
+	if (app->store && fdstore_sync(app->store, UPGRADE_TIMEOUT_MS) < 0) {
+		snprintf(err, errlen, "the service manager does not take the "
+			 "fds to store");
+		return -ETIMEDOUT;
+	}
+	if (describe(app, &h) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	state = handover_write(&h, version ? (uint32_t)atoi(version) :
+				   HANDOVER_VERSION);
+	fds = handover_fds(&h, &count);
+	if (state < 0 || !fds) {
+		snprintf(err, errlen, "cannot write the state: %s",
+			 strerror(state < 0 ? -state : ENOMEM));
+		pid = state < 0 ? state : -ENOMEM;
+	} else {
+		pid = upgrade_exec(app->exe, app->argv, state, fds, count, err,
+				   errlen);
+	}
+	if (state >= 0)
+		close(state);
+	free(fds);
+	server_state_deinit(&h.server);
+	return pid;
+}
+
+/*
+ * SIGUSR2: executes our binary again (the file now at its path: a newer
+ * version, after a package upgrade) and hands everything over. If that
+ * fails, nothing has changed and the server goes on.
+ */
+static void on_upgrade_signal(void *data)
+{
+	struct app *app = data;
+	struct server_stats st;
+	double start = now_ms();
+	sigset_t mask;
+	char err[512];
+	pid_t pid;
+
+	if (forwarded(app, SIGUSR2))
+		return;
+	if (app->stopping) {
+		log_warning("not upgrading: shutting down");
+		return;
+	}
+	/* from here, signals wait for whichever server serves afterwards */
+	upgrade_block_signals(&mask);
+	server_get_stats(app->server, &st);
+	log_notice("upgrading: executing %s, handing over %zu peers",
+		   app->exe ? app->exe : "?", st.peers);
+	systemd_notify_reloading();
+	pid = upgrade(app, err, sizeof(err));
+	if (pid < 0) {
+		log_error("upgrade failed, this server goes on serving: %s",
+			  err);
+		systemd_notify("READY=1\nSTATUS=%zu peers (upgrade failed)",
+			       st.peers);
+		sigprocmask(SIG_SETMASK, &mask, NULL);
+		return;
+	}
+	log_notice("upgraded: pid %d serves the %zu peers now; this server "
+		   "paused for %.1f ms and exits", (int)pid, st.peers,
+		   now_ms() - start);
+	/* as the main process, which the new one is not yet */
+	systemd_notify("MAINPID=%d", (int)pid);
+	app->handed_over = true;
+	app->successor = pid;
+	upgrade_forward_signals(pid);
+	loop_quit(app->loop);
+}
+
 static void on_dump_signal(void *data)
 {
 	struct app *app = data;
 
-	server_log_state(app->server);
+	if (!forwarded(app, SIGUSR1))
+		server_log_state(app->server);
 }
 
-/* The socket systemd passed, or ours. */
-static int open_listener(struct listener *l, const struct options *o)
+/*
+ * The socket of socket activation, else the one we stored before a crash
+ * (@stored, or -1) if it is still the one at our path (then returns 1),
+ * else a new one. Logs why it failed.
+ */
+static int open_listener(struct app *app, struct systemd_fds *passed,
+			 int stored)
 {
-	int fd = systemd_listen_fd();
+	const struct options *o = &app->opt;
+	struct listener *l = &app->listener;
+	int fd = -1;
 
-	if (fd < 0) {
-		log_error("the service manager passed more than one socket: "
-			  "give the .socket unit one ListenStream=");
-		return fd;
+	for (size_t i = 0; i < passed->count; i++) {
+		if (passed->fds[i] < 0)
+			continue;
+		if (fd >= 0) {
+			log_error("the service manager passed more than one "
+				  "socket: give the .socket unit one "
+				  "ListenStream=");
+			return -EINVAL;
+		}
+		fd = passed->fds[i];
 	}
-	if (fd == 0)
+	if (stored >= 0 &&
+	    (fd >= 0 || listener_adopt_own(l, stored, o->socket_path) < 0)) {
+		/* socket activation now, or it is not at our path any more */
+		close(stored);
+		if (app->store)
+			fdstore_remove(app->store, FDSTORE_SOCKET);
+		stored = -1;
+	}
+	if (stored >= 0)
+		return 1;
+	if (fd < 0)
 		return listener_open(l, o->socket_path, &o->socket_perms);
 	if (o->socket_perms.mode != (mode_t)-1 ||
 	    o->socket_perms.uid != (uid_t)-1 ||
@@ -250,6 +433,254 @@ static int open_listener(struct listener *l, const struct options *o)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The memory we stored before a crash (@stored, or -1), else new memory. */
+static int open_shm(struct app *app, int stored)
+{
+	const struct options *o = &app->opt;
+	const struct ledger_header *h = app->ledger.hdr;
+	uint64_t size, want = pow2_ceil(o->size);
+	char a[32], b[32];
+
+	if (stored >= 0 && !fd_is_file(stored, &size)) {
+		log_error("the stored shared memory is not a file: opening it "
+			  "anew");
+		close(stored);
+		if (app->store)
+			fdstore_remove(app->store, FDSTORE_SHM);
+		stored = -1;
+	}
+	if (stored < 0)
+		return shm_setup(&app->shm, o);
+	if (size != want)
+		log_warning("the peers' shared memory has %s, the configuration "
+			    "says %s: keeping theirs",
+			    format_size(a, sizeof(a), size),
+			    format_size(b, sizeof(b), want));
+	app->shm = (struct shm){ .fd = stored, .size = size };
+	/* ours to unlink at exit if the crashed server created it */
+	if ((h->flags & LEDGER_SHM_CREATED) && h->shm_name[0]) {
+		app->shm.name = strdup(h->shm_name);
+		if (!app->shm.name)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Puts in the fd store what a new server has that is not there yet. */
+static void store_server(struct app *app, bool ledger, bool shm, bool socket)
+{
+	struct ledger *l = &app->ledger;
+
+	ledger_set_shm_created(l, app->shm.name);
+	if (!app->store)
+		return;
+	if ((ledger && fdstore_add(app->store, l->fd, FDSTORE_LEDGER) < 0) ||
+	    (shm && fdstore_add(app->store, app->shm.fd, FDSTORE_SHM) < 0) ||
+	    (socket && !app->listener.inherited &&
+	     fdstore_add(app->store, app->listener.fd, FDSTORE_SOCKET) < 0))
+		log_warning("cannot store the server's fds: peers will not "
+			    "survive a crash");
+}
+
+/* Start-up failed after the daemon or the upgrade began: tell whoever
+ * waits for us. */
+__attribute__((format(printf, 3, 4)))
+static void report_failure(int *parent, int *status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+	if (*status >= 0)
+		upgrade_failed(*status, "%s", msg);
+	else if (*parent >= 0)
+		dprintf(*parent, "error: %s", msg);
+	*status = -1;
+}
+
+/* Removes from the fd store what it holds of the peers in @st. */
+static void unstore_peers(struct fdstore *store, const struct server_state *st,
+			  unsigned int vectors)
+{
+	char name[FDSTORE_NAME_MAX];
+
+	for (size_t i = 0; store && i < st->peer_count; i++)
+		for (int v = -1; v < (int)vectors; v++) {
+			fdstore_peer_name(name, sizeof(name),
+					  st->peers[i].join, st->peers[i].id, v);
+			fdstore_remove(store, name);
+		}
+}
+
+/* With the peers the service manager kept for us, or none if that fails. */
+static int make_server(struct app *app, struct resume *res, bool resuming)
+{
+	struct server_config cfg = server_config(app, &app->opt);
+	struct server_state st = { 0 };
+	char err[400];
+	int r;
+
+	if (resuming) {
+		r = resume_peers(res, &app->ledger, &st);
+		if (r == 0)
+			r = server_restore(&app->server, app->loop,
+					   app->listener.fd, app->shm.fd, &cfg,
+					   &st, err, sizeof(err));
+		if (r == -EINVAL) {
+			log_error("cannot resume the peers, starting without "
+				  "them: %s", err);
+			unstore_peers(app->store, &st, app->opt.vectors);
+			ledger_reset(&app->ledger);
+		}
+		server_state_deinit(&st);
+		if (r != -EINVAL)
+			return r;
+	}
+	return server_new(&app->server, app->loop, app->listener.fd,
+			  app->shm.fd, &cfg);
+}
+
+/*
+ * A server that starts: afresh, or with the peers the service manager kept
+ * after a crash. What goes wrong is logged, and reported to @parent in
+ * daemon mode.
+ */
+static int start(struct app *app, int *parent)
+{
+	struct options *opt = &app->opt;
+	struct systemd_fds passed;
+	struct resume res = { .ledger = -1, .shm = -1, .socket = -1 };
+	bool resuming = false, new_ledger = false, stored_shm, stored_socket;
+	int status = -1, r;
+
+	r = systemd_listen_fds(&passed);
+	if (r == 0)
+		r = resume_collect(&res, &passed, opt->vectors, app->store);
+	if (r == 0) {
+		resuming = resume_ledger(&res, &app->ledger,
+					 opt->max_id + 1) == 1;
+		new_ledger = app->ledger.fd < 0;
+		if (new_ledger)
+			r = ledger_create(&app->ledger, opt->vectors,
+					  opt->max_id + 1);
+	}
+	if (r < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		goto out;
+	}
+	if (app->store)
+		fdstore_set_count(app->store, res.stored);
+	/* the socket first: a live server there is the error that matters */
+	r = open_listener(app, &passed, res.socket);
+	res.socket = -1;
+	if (r < 0)
+		goto out;
+	stored_socket = r == 1;
+	stored_shm = res.shm >= 0;
+	r = open_shm(app, res.shm);
+	res.shm = -1;
+	if (r < 0)
+		goto out;
+	if (!opt->foreground) {
+		*parent = daemonize();
+		if (*parent < 0) {
+			r = -1;
+			goto out;
+		}
+		loop_fork(app->loop);
+		log_setup(LOG_TO_SYSLOG, opt->log_level);
+	}
+	store_server(app, new_ledger, !stored_shm, !stored_socket);
+	r = make_server(app, &res, resuming);
+	if (r < 0)
+		report_failure(parent, &status, "out of memory");
+out:
+	resume_discard(&res);
+	resume_deinit(&res);
+	systemd_fds_deinit(&passed);
+	return r;
+}
+
+/*
+ * A server started by an upgrade: takes over from the one it replaces,
+ * with the state in @state. Errors go to the old server, which serves on.
+ */
+static int take_over(struct app *app, int state, int status)
+{
+	struct options *opt = &app->opt;
+	struct server_config cfg;
+	struct handover h;
+	char err[400];
+	int r;
+
+	r = handover_read(&h, state, err, sizeof(err));
+	close(state);
+	if (r < 0) {
+		upgrade_failed(status, "cannot read the state: %s", err);
+		goto out;
+	}
+	r = -EINVAL;
+	if (h.vectors != opt->vectors || h.id_count != opt->max_id + 1) {
+		upgrade_failed(status, "the configuration has %u vectors and "
+			       "ids 0..%u, the running server %u and 0..%u: "
+			       "only a restart can change them", opt->vectors,
+			       opt->max_id, h.vectors, h.id_count - 1);
+		goto out;
+	}
+	app->listener = (struct listener){
+		.fd = h.listen_fd, .inherited = h.listen_inherited,
+		.dev = (dev_t)h.listen_dev, .ino = (ino_t)h.listen_ino,
+	};
+	snprintf(app->listener.name, sizeof(app->listener.name), "%s",
+		 h.socket_path ? h.socket_path : "the socket from systemd");
+	if (h.socket_path && strcmp(h.socket_path, opt->socket_path) != 0) {
+		log_warning("socket changed, but only a restart can change it: "
+			    "keeping %s", h.socket_path);
+		free(opt->socket_path);
+		opt->socket_path = h.socket_path;
+		h.socket_path = NULL;
+	}
+	if (pow2_ceil(opt->size) != h.shm_size) {
+		char size[32];
+
+		log_warning("size changed, but only a restart can change it: "
+			    "keeping %s", format_size(size, sizeof(size),
+						      h.shm_size));
+	}
+	app->shm = (struct shm){ .fd = h.shm_fd, .size = h.shm_size,
+				 .name = h.shm_name };
+	h.shm_name = NULL;
+	r = ledger_open(&app->ledger, h.ledger_fd, err, sizeof(err));
+	if (r == 0 && (app->ledger.hdr->vectors != h.vectors ||
+		       app->ledger.hdr->id_count != h.id_count)) {
+		snprintf(err, sizeof(err), "the ledger is for other settings");
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		upgrade_failed(status, "cannot use the ledger: %s", err);
+		goto out;
+	}
+	r = fdstore_new(&app->store, app->loop);
+	if (r < 0) {
+		upgrade_failed(status, "cannot reach the fd store: %s",
+			       strerror(-r));
+		goto out;
+	}
+	if (app->store)
+		fdstore_set_count(app->store, h.stored);
+	cfg = server_config(app, opt);
+	r = server_restore(&app->server, app->loop, app->listener.fd,
+			   app->shm.fd, &cfg, &h.server, err, sizeof(err));
+	if (r < 0)
+		upgrade_failed(status, "cannot take over the peers: %s", err);
+out:
+	handover_deinit(&h);
+	return r;
 }
 
 static const char *shm_description(const struct options *o, char *buf,
@@ -269,90 +700,175 @@ static const char *shm_description(const struct options *o, char *buf,
 	return buf;
 }
 
+/* Lets the signals in, once the loop handles them; an upgrade starts us
+ * with them blocked. */
+static void unblock_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * When another process owns the peers, the socket and the memory (we
+ * handed them over, or failed to take them over): let go without touching
+ * them.
+ */
+static void let_go(struct app *app)
+{
+	server_abandon(app->server);
+	app->server = NULL;
+	app->listener.inherited = true; /* not ours to remove */
+	free(app->shm.name);
+	app->shm.name = NULL;
+}
+
 int main(int argc, char **argv)
 {
-	struct app app = { .argc = argc, .argv = argv };
+	struct app app = { .argc = argc, .argv = argv,
+			   .listener = { .fd = -1 }, .shm = { .fd = -1 },
+			   .ledger = { .fd = -1 } };
 	struct options *opt = &app.opt;
-	struct shm shm = { .fd = -1 };
-	struct listener listener = { .fd = -1 };
-	struct loop_signal *sig[4] = { NULL };
-	struct server_config cfg;
-	int parent = -1, status = 1, r;
-	bool pid_written = false;
-	char what[160], size[32];
+	struct loop_signal *sig[5] = { NULL };
+	int parent = -1, state = -1, status = -1, exit_status = 1, r;
+	bool pid_written = false, upgraded, owner;
+	struct server_stats st;
+	char what[160], size[32], err[512];
 
-	r = options_parse(opt, argc, argv);
-	if (r != 0)
-		return r > 0 ? 0 : 1;
+	r = upgrade_takeover(&state, &status);
+	if (r < 0) {
+		fprintf(stderr, "ivshmem-server: malformed %s\n", UPGRADE_ENV);
+		return 1;
+	}
+	upgraded = r == 1;
+	/* the files are ours once we serve, unless we take over */
+	owner = !upgraded;
+	if (upgraded) {
+		/* the same command line and config file; errors go to the
+		 * server we replace */
+		if (options_reload(opt, argc, argv, err, sizeof(err)) < 0) {
+			upgrade_failed(status, "%s", err);
+			close(state);
+			options_deinit(opt);
+			return 1;
+		}
+	} else {
+		r = options_parse(opt, argc, argv);
+		if (r != 0)
+			return r > 0 ? 0 : 1;
+	}
 	/* a daemon's terminal gets only what went wrong; the rest goes to syslog
 	 * once it runs */
-	log_setup(opt->foreground && log_stderr_is_journal() ? LOG_TO_JOURNAL
-							     : LOG_TO_STDERR,
-		  opt->foreground || opt->log_level < LOG_WARNING ?
-		  opt->log_level : LOG_WARNING);
+	if (upgraded && !opt->foreground)
+		log_setup(LOG_TO_SYSLOG, opt->log_level);
+	else
+		log_setup(opt->foreground && log_stderr_is_journal() ?
+			  LOG_TO_JOURNAL : LOG_TO_STDERR,
+			  opt->foreground || opt->log_level < LOG_WARNING ?
+			  opt->log_level : LOG_WARNING);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	if (systemd_notify_init() < 0)
 		log_warning("cannot reach the service manager at $NOTIFY_SOCKET");
-
-	/* the socket first: a live server there is the error that matters */
-	if (open_listener(&listener, opt) < 0)
+	app.exe = upgrade_own_binary();
+	if (loop_new(&app.loop) < 0) {
+		report_failure(&parent, &status, "out of memory");
 		goto out;
-	if (shm_setup(&shm, opt) < 0)
+	}
+
+	if (upgraded) {
+		r = take_over(&app, state, status);
+		if (r < 0)
+			status = -1; /* take_over() told the old server */
+	} else {
+		r = fdstore_new(&app.store, app.loop);
+		if (r < 0)
+			log_warning("cannot reach the fd store: %s: peers will "
+				    "not survive a crash", strerror(-r));
+		r = start(&app, &parent);
+	}
+	if (r < 0)
 		goto out;
 	if (!opt->foreground) {
-		parent = daemonize();
-		if (parent < 0)
-			goto out;
-		log_setup(LOG_TO_SYSLOG, opt->log_level);
 		r = write_pid_file(opt->pid_file);
 		if (r < 0) {
-			dprintf(parent, "error: cannot write pid file %s: %s",
-				opt->pid_file, strerror(-r));
+			report_failure(&parent, &status, "cannot write pid file "
+				       "%s: %s", opt->pid_file, strerror(-r));
 			goto out;
 		}
 		pid_written = true;
 	}
 
-	cfg = server_config(opt);
-	if (loop_new(&app.loop) < 0 ||
-	    server_new(&app.server, app.loop, listener.fd, shm.fd, &cfg) < 0 ||
-	    !(sig[0] = loop_signal_new(app.loop, SIGTERM, on_stop_signal, &app)) ||
+	if (!(sig[0] = loop_signal_new(app.loop, SIGTERM, on_stop_signal, &app)) ||
 	    !(sig[1] = loop_signal_new(app.loop, SIGINT, on_stop_signal, &app)) ||
 	    !(sig[2] = loop_signal_new(app.loop, SIGHUP, on_reload_signal,
 				       &app)) ||
 	    !(sig[3] = loop_signal_new(app.loop, SIGUSR1, on_dump_signal,
+				       &app)) ||
+	    !(sig[4] = loop_signal_new(app.loop, SIGUSR2, on_upgrade_signal,
 				       &app))) {
-		log_error("out of memory");
-		if (parent >= 0)
-			dprintf(parent, "error: out of memory");
+		report_failure(&parent, &status, "out of memory");
 		goto out;
 	}
+	server_get_stats(app.server, &st);
+	if (upgraded) {
+		int old = (int)getppid();
 
-	log_notice("listening on %s%s: shared memory %s, %s, %u vectors per "
-		   "peer", listener.name,
-		   listener.inherited ? " (from systemd)" : "",
-		   shm_description(opt, what, sizeof(what)),
-		   format_size(size, sizeof(size), shm.size), opt->vectors);
+		upgrade_ready(status);
+		status = -1;
+		owner = true;
+		log_notice("took over from pid %d: %zu peers on %s, shared "
+			   "memory of %s, %u vectors per peer", old, st.peers,
+			   app.listener.name,
+			   format_size(size, sizeof(size), app.shm.size),
+			   opt->vectors);
+	} else {
+		log_notice("listening on %s%s: shared memory %s, %s, %u vectors "
+			   "per peer", app.listener.name,
+			   app.listener.inherited ? " (from systemd)" : "",
+			   shm_description(opt, what, sizeof(what)),
+			   format_size(size, sizeof(size), app.shm.size),
+			   opt->vectors);
+	}
+	unblock_signals();
 	report_to_parent(parent, "ready");
 	parent = -1;
-	systemd_notify("READY=1\nMAINPID=%d\nSTATUS=0 peers", (int)getpid());
+	systemd_notify("READY=1\nMAINPID=%d\nSTATUS=%zu peers", (int)getpid(),
+		       st.peers);
 	loop_run(app.loop);
-	status = 0;
-	log_notice("stopped");
+	exit_status = 0;
+	if (app.handed_over) {
+		owner = false;
+		let_go(&app);
+		fdstore_free(app.store);
+		app.store = NULL;
+		/* signals caught before the handover are forwarded; nothing
+		 * else is left in the loop to run */
+		loop_run_once(app.loop);
+	} else {
+		log_notice("stopped");
+	}
 
 out:
 	if (parent >= 0)
 		close(parent);
+	if (status >= 0)
+		close(status);
+	if (!owner)
+		let_go(&app);
 	for (size_t i = 0; i < sizeof(sig) / sizeof(sig[0]); i++)
 		loop_signal_free(sig[i]);
 	server_free(app.server);
+	fdstore_free(app.store);
 	loop_free(app.loop);
-	listener_close(&listener, opt->socket_path);
-	shm_teardown(&shm);
+	listener_close(&app.listener, opt->socket_path);
+	shm_teardown(&app.shm);
+	ledger_close(&app.ledger);
 	if (pid_written)
 		remove_pid_file(opt->pid_file);
 	systemd_notify_deinit();
 	options_deinit(opt);
-	return status;
+	free(app.exe);
+	return exit_status;
 }

@@ -41,12 +41,23 @@ void outq_init(struct outq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+static void release(struct outq *q)
+{
+	free(q->ring);
+	q->ring = NULL;
+	q->head = q->len = q->cap = 0;
+}
+
 void outq_deinit(struct outq *q)
 {
 	for (size_t i = 0; i < q->len; i++)
 		fdref_put(q->ring[(q->head + i) & (q->cap - 1)].fd);
-	free(q->ring);
-	outq_init(q);
+	release(q);
+}
+
+const struct outmsg *outq_at(const struct outq *q, size_t i)
+{
+	return &q->ring[(q->head + i) & (q->cap - 1)];
 }
 
 static int grow(struct outq *q)
@@ -66,7 +77,8 @@ static int grow(struct outq *q)
 	return 0;
 }
 
-int outq_push(struct outq *q, int64_t value, struct fdref *fd)
+int outq_push(struct outq *q, int64_t value, struct fdref *fd, uint64_t event,
+	      uint32_t index)
 {
 	struct outmsg *m;
 
@@ -75,6 +87,8 @@ int outq_push(struct outq *q, int64_t value, struct fdref *fd)
 	m = &q->ring[(q->head + q->len) & (q->cap - 1)];
 	m->value = value;
 	m->fd = fdref_get(fd);
+	m->event = event;
+	m->index = index;
 	q->len++;
 	return 0;
 }
@@ -87,14 +101,39 @@ int outq_flush(struct outq *q, int sock)
 
 		if (r < 0)
 			return r;
+		if (q->mark)
+			outq_mark_set(q->mark, m->event, m->index + 1);
 		fdref_put(m->fd);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->len--;
 	}
 	/* an idle peer should not keep the memory of its join burst */
-	if (q->cap > 64) {
-		free(q->ring);
-		outq_init(q);
-	}
+	if (q->cap > 64)
+		release(q);
 	return 0;
+}
+
+/*
+ * The tag goes first: a process killed before the event is written leaves
+ * a tag whose event bits are ahead of the event, and the reader takes the
+ * event forward to the next number with those low bits (events are never
+ * 2^32 apart between two messages to one peer).
+ */
+void outq_mark_set(struct outq_mark *m, uint64_t event, uint32_t next)
+{
+	uint64_t tag = (event & 0xffffffffu) << 32 | next;
+
+	__atomic_store_n(&m->tag, tag, __ATOMIC_RELEASE);
+	if (m->event != event)
+		__atomic_store_n(&m->event, event, __ATOMIC_RELEASE);
+}
+
+void outq_mark_read(const struct outq_mark *m, uint64_t *event,
+		    uint32_t *next)
+{
+	uint64_t e = __atomic_load_n(&m->event, __ATOMIC_ACQUIRE);
+	uint64_t tag = __atomic_load_n(&m->tag, __ATOMIC_ACQUIRE);
+
+	*event = e + (uint32_t)((uint32_t)(tag >> 32) - (uint32_t)e);
+	*next = (uint32_t)tag;
 }

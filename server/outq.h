@@ -23,9 +23,27 @@ struct fdref *fdref_get(struct fdref *ref);
 /* Drops a reference; the last one closes the fd. NULL is ignored. */
 void fdref_put(struct fdref *ref);
 
+/*
+ * Every message belongs to an event (a join or a departure, numbered by the
+ * server) and has an index within what that event sends this peer.
+ */
 struct outmsg {
 	int64_t value;
 	struct fdref *fd; /* NULL: no fd */
+	uint64_t event;
+	uint32_t index;
+};
+
+/*
+ * Where a queue's peer is in its stream: the event of the last message
+ * sent, and that message's index + 1. It lives in memory that outlives the
+ * process (see ledger.h), so it is written with single aligned stores in an
+ * order that a process killed between any two of them leaves readable:
+ * outq_mark_read() then returns the exact position.
+ */
+struct outq_mark {
+	uint64_t event;
+	uint64_t tag; /* low 32 bits of the event << 32 | index + 1 */
 };
 
 struct outq {
@@ -33,16 +51,28 @@ struct outq {
 	size_t head; /* index of the oldest message */
 	size_t len;
 	size_t cap;  /* a power of two, or 0 */
+	struct outq_mark *mark; /* updated as messages go out; may be NULL */
 };
 
 void outq_init(struct outq *q);
-/* Discards what is left, dropping its references; safe to call twice. */
+/* Discards what is left, dropping its references; safe to call twice.
+ * The mark stays. */
 void outq_deinit(struct outq *q);
+/* Message @i from the head, @i < q->len. */
+const struct outmsg *outq_at(const struct outq *q, size_t i);
 /* Appends a message; takes a new reference on @fd. 0 or -ENOMEM. */
-int outq_push(struct outq *q, int64_t value, struct fdref *fd);
+int outq_push(struct outq *q, int64_t value, struct fdref *fd, uint64_t event,
+	      uint32_t index);
 /*
  * Sends from the head until the queue is empty (0), the socket is full
  * (-EAGAIN) or sending fails (another negative errno, e.g. -EPIPE, or
  * -ETOOMANYREFS when the kernel's limit of fds in flight is reached).
+ * Moves the mark past each message sent.
  */
 int outq_flush(struct outq *q, int sock);
+
+/* Sets @m to: @next messages of @event sent (0: none of it yet). */
+void outq_mark_set(struct outq_mark *m, uint64_t event, uint32_t next);
+/* Reads @m, also one written by a process that was killed mid-update. */
+void outq_mark_read(const struct outq_mark *m, uint64_t *event,
+		    uint32_t *next);

@@ -8,11 +8,18 @@
  * does not read is disconnected once its queue passes the limit, and its
  * departure is announced like any other.
  *
- * A peer that has to go (it left, misbehaved or its queue overflowed) is
- * marked dropped at once: from then on it gets no messages and new peers
- * are not told about it, and its departure is queued to every peer that
- * knew it. It is freed in settle, so that no loop over the peers ever sees
- * the list change under it.
+ * Joins and departures are events, numbered in the ledger (ledger.h) before
+ * anything is queued for them, and every message carries its event. An
+ * event is whole: a peer that has to go while one is handled (it left,
+ * misbehaved, its queue overflowed or memory ran out) is only marked, and
+ * dropped in settle, after the event. So what each peer is sent follows
+ * from the order of events alone, which is what lets a server restarted
+ * after a crash work out what each peer missed (resume.h).
+ *
+ * A dropped peer gets no more messages and new peers are not told about
+ * it; its departure is queued to every peer at once. It is freed at the
+ * end of settle, so that no loop over the peers ever sees the list change
+ * under it.
  *
  * A client is admitted before it is sent anything (admit): it must be in
  * the allow-lists, under max-peers, and find a free id. One that is not is
@@ -30,7 +37,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fdcheck.h"
+#include "fdstore.h"
 #include "ids.h"
+#include "ledger.h"
 #include "log.h"
 #include "loop.h"
 #include "outq.h"
@@ -60,6 +70,7 @@ struct peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	uint64_t join;            /* the event of its join */
 	struct loop_io *io;
 	struct outq queue;
 	size_t slack;             /* its join burst, not counted in the limit
@@ -68,8 +79,9 @@ struct peer {
 	bool farewell_done;
 	bool linked;
 	bool dirty;
-	bool announced;           /* the others have been told it joined */
 	bool dropped;
+	bool out_of_memory;       /* a message could not be queued */
+	bool stored;              /* its fds are in the fd store */
 	struct fdref *vectors[];  /* its eventfds, server->cfg.vectors */
 };
 
@@ -93,8 +105,8 @@ struct server {
 	uint64_t refusals_quiet;   /* refusals not logged in it */
 	struct peer *dirty, **dirty_tail;  /* in the order they got dirty */
 	struct peer *dropped, **dropped_tail;
-	bool broadcasting;
 	bool closing;
+	bool abandoned;            /* handed over: touch no peer */
 	int *farewell_ids;
 	size_t farewell_count;
 	size_t farewells_pending;
@@ -119,36 +131,27 @@ __attribute__((format(printf, 3, 4)))
 static void peer_drop(struct peer *p, int level, const char *fmt, ...);
 static void farewell_done(struct peer *p);
 
-/* Queues a message for @p; see the top of the file. */
-static void peer_push(struct peer *p, int64_t value, struct fdref *fd)
+/*
+ * Queues message @index of @event for @p; see the top of the file. Never
+ * drops a peer: settle does, after the event.
+ */
+static void peer_push(struct peer *p, int64_t value, struct fdref *fd,
+		      uint64_t event, uint32_t index)
 {
-	struct server *s = p->server;
-	int r;
-
-	if (p->dropped)
+	if (p->dropped || p->out_of_memory)
 		return;
-	if (outq_push(&p->queue, value, fd) < 0) {
-		peer_drop(p, LOG_ERR, "out of memory for its queue");
+	if (outq_push(&p->queue, value, fd, event, index) < 0) {
+		p->out_of_memory = true;
 		return;
 	}
-	s->stats.messages++;
+	p->server->stats.messages++;
 	mark_dirty(p);
-	if (p->queue.len <= s->cfg.max_queue + p->slack)
-		return;
-	/* Only what the socket does not take counts. */
-	r = outq_flush(&p->queue, p->sock);
-	if (r == 0 || p->queue.len <= s->cfg.max_queue + p->slack)
-		return;
-	if (r == -EAGAIN || r == -ETOOMANYREFS)
-		peer_drop(p, LOG_WARNING, "not reading: more than %zu messages "
-			  "waiting (--max-queue)", s->cfg.max_queue);
-	else
-		peer_drop(p, LOG_INFO, "connection lost: %s", strerror(-r));
 }
 
 static void peer_drop(struct peer *p, int level, const char *fmt, ...)
 {
 	struct server *s = p->server;
+	uint64_t event;
 	char why[160];
 	va_list ap;
 
@@ -174,18 +177,58 @@ static void peer_drop(struct peer *p, int level, const char *fmt, ...)
 		farewell_done(p);
 		return;
 	}
-	/* Announce departures in order; a push that drops another peer
-	 * appends it to the list this loop walks. */
-	if (s->broadcasting)
+	event = ledger_leave(s->cfg.ledger, p->id);
+	for (struct peer *o = s->first; o; o = o->next)
+		peer_push(o, p->id, NULL, event, 0);
+}
+
+/* Puts a new peer's eventfds, then its socket, in the fd store: the socket
+ * last, so that a stored socket means its eventfds are there too. */
+static void store_peer(struct peer *p)
+{
+	struct server *s = p->server;
+	struct fdstore *st = s->cfg.store;
+	unsigned int nvec = s->cfg.vectors;
+	char name[FDSTORE_NAME_MAX];
+	int r = 0;
+
+	if (!st)
 		return;
-	s->broadcasting = true;
-	for (struct peer *q = p; q; q = q->next_dropped) {
-		if (!q->announced)
-			continue;
-		for (struct peer *o = s->first; o; o = o->next)
-			peer_push(o, q->id, NULL);
+	if (!fdstore_has_room(st, nvec + 1)) {
+		log_warning("peer %d will not survive a crash of the server: "
+			    "the fd store is full or gone (%zu fds stored; "
+			    "raise FileDescriptorStoreMax= and FDSTORE=)",
+			    p->id, fdstore_count(st));
+		return;
 	}
-	s->broadcasting = false;
+	for (unsigned int v = 0; v < nvec && r == 0; v++) {
+		fdstore_peer_name(name, sizeof(name), p->join, p->id, (int)v);
+		r = fdstore_add(st, p->vectors[v]->fd, name);
+	}
+	if (r == 0) {
+		fdstore_peer_name(name, sizeof(name), p->join, p->id, -1);
+		r = fdstore_add(st, p->sock, name);
+	}
+	p->stored = true; /* what went in must come out */
+	if (r < 0)
+		log_warning("peer %d will not survive a crash of the server: "
+			    "cannot store its fds: %s", p->id, strerror(-r));
+}
+
+static void unstore_peer(struct peer *p)
+{
+	struct server *s = p->server;
+	char name[FDSTORE_NAME_MAX];
+
+	if (!p->stored || !s->cfg.store)
+		return;
+	for (unsigned int v = 0; v < s->cfg.vectors; v++) {
+		fdstore_peer_name(name, sizeof(name), p->join, p->id, (int)v);
+		fdstore_remove(s->cfg.store, name);
+	}
+	fdstore_peer_name(name, sizeof(name), p->join, p->id, -1);
+	fdstore_remove(s->cfg.store, name);
+	p->stored = false;
 }
 
 /* Discards what a client sent, so that closing gives it a clean end of
@@ -215,7 +258,11 @@ static void peer_free(struct peer *p)
 	}
 	ids_free(&s->ids, p->id);
 	loop_io_free(p->io);
-	discard_input(p->sock);
+	if (!s->abandoned) {
+		discard_input(p->sock);
+		/* the fd store may hold a copy: end the connection itself */
+		shutdown(p->sock, SHUT_RDWR);
+	}
 	close(p->sock);
 	outq_deinit(&p->queue);
 	for (unsigned int v = 0; v < s->cfg.vectors; v++)
@@ -367,11 +414,27 @@ static bool admit(struct server *s, int sock, struct peer_cred *cred)
 	return true;
 }
 
+static void link_peer(struct peer *p)
+{
+	struct server *s = p->server;
+
+	p->linked = true;
+	p->prev = s->last;
+	if (s->last)
+		s->last->next = p;
+	else
+		s->first = p;
+	s->last = p;
+	s->peers++;
+}
+
 static void peer_join(struct server *s, int sock)
 {
 	unsigned int nvec = s->cfg.vectors;
 	struct peer_cred cred = { 0 };
 	struct peer *p;
+	uint64_t join;
+	uint32_t index = 0;
 	int id;
 
 	/* A client that may not join gets nothing, not even the version. */
@@ -409,37 +472,29 @@ static void peer_join(struct server *s, int sock)
 	log_info("peer %d joined (pid %d, uid %d)", id, (int)p->pid,
 		 (int)p->uid);
 	s->stats.joins++;
+	join = p->join = ledger_join(s->cfg.ledger, id);
+	ledger_set_next_id(s->cfg.ledger, s->ids.next);
+	p->queue.mark = ledger_mark(s->cfg.ledger, id);
+	store_peer(p);
 
 	/* The order of QEMU's server, which QEMU's device relies on. A
 	 * newcomer cannot have read its burst yet: it does not count. */
-	p->slack = SIZE_MAX / 2;
-	peer_push(p, PROTO_VERSION, NULL);
-	peer_push(p, id, NULL);
-	peer_push(p, PROTO_SHM_ID, s->shm);
+	peer_push(p, PROTO_VERSION, NULL, join, index++);
+	peer_push(p, id, NULL, join, index++);
+	peer_push(p, PROTO_SHM_ID, s->shm, join, index++);
 	for (struct peer *o = s->first; o; o = o->next)
 		for (unsigned int v = 0; v < nvec; v++)
-			peer_push(o, id, p->vectors[v]);
-	p->announced = true;
+			peer_push(o, id, p->vectors[v], join, v);
 	for (struct peer *o = s->first; o; o = o->next) {
 		if (o->dropped)
 			continue;
 		for (unsigned int v = 0; v < nvec; v++)
-			peer_push(p, o->id, o->vectors[v]);
+			peer_push(p, o->id, o->vectors[v], join, index++);
 	}
 	for (unsigned int v = 0; v < nvec; v++)
-		peer_push(p, id, p->vectors[v]);
+		peer_push(p, id, p->vectors[v], join, index++);
 	p->slack = p->queue.len;
-
-	if (!p->dropped) {
-		p->linked = true;
-		p->prev = s->last;
-		if (s->last)
-			s->last->next = p;
-		else
-			s->first = p;
-		s->last = p;
-		s->peers++;
-	}
+	link_peer(p);
 	return;
 
 refuse:
@@ -570,13 +625,26 @@ static void settle(struct server *s)
 		if (!s->dirty)
 			s->dirty_tail = &s->dirty;
 		p->dirty = false;
-		if (!p->dropped && !(loop_io_events(p->io) & LOOP_WRITE))
+		if (p->dropped)
+			continue;
+		if (p->out_of_memory) {
+			peer_drop(p, LOG_ERR, "out of memory for its queue");
+			continue;
+		}
+		if (!(loop_io_events(p->io) & LOOP_WRITE))
 			peer_flush(p);
+		/* Only what the socket does not take counts. */
+		if (!p->dropped &&
+		    p->queue.len > s->cfg.max_queue + p->slack)
+			peer_drop(p, LOG_WARNING, "not reading: more than %zu "
+				  "messages waiting (--max-queue)",
+				  s->cfg.max_queue);
 	}
 	while (s->dropped) {
 		struct peer *p = s->dropped;
 
 		s->dropped = p->next_dropped;
+		unstore_peer(p);
 		peer_free(p);
 	}
 	s->dropped_tail = &s->dropped;
@@ -653,6 +721,296 @@ void server_free(struct server *s)
 	idlist_clear(&s->cfg.access.groups);
 	free(s->farewell_ids);
 	free(s);
+}
+
+void server_abandon(struct server *s)
+{
+	if (!s)
+		return;
+	s->abandoned = true;
+	server_free(s);
+}
+
+void server_state_deinit(struct server_state *st)
+{
+	for (size_t i = 0; st->peers && i < st->peer_count; i++) {
+		free(st->peers[i].vectors);
+		free(st->peers[i].queue);
+	}
+	free(st->peers);
+	*st = (struct server_state){ 0 };
+}
+
+int server_save(const struct server *s, struct server_state *st)
+{
+	unsigned int nvec = s->cfg.vectors;
+	size_t n = 0;
+
+	*st = (struct server_state){ .next_id = s->ids.next,
+				     .stats = s->stats };
+	st->stats.peers = s->peers;
+	st->peers = calloc(s->peers + 1, sizeof(*st->peers));
+	if (!st->peers)
+		return -ENOMEM;
+	for (const struct peer *p = s->first; p; p = p->next) {
+		struct server_peer *sp = &st->peers[n];
+
+		if (p->dropped)
+			continue;
+		*sp = (struct server_peer){
+			.id = p->id, .sock = p->sock, .pid = (int)p->pid,
+			.uid = p->uid, .gid = p->gid, .join = p->join,
+			.slack = p->slack, .stored = p->stored,
+			.queue_len = p->queue.len,
+		};
+		st->peer_count = ++n;
+		sp->vectors = calloc(nvec + 1, sizeof(*sp->vectors));
+		sp->queue = calloc(p->queue.len + 1, sizeof(*sp->queue));
+		if (!sp->vectors || !sp->queue) {
+			server_state_deinit(st);
+			return -ENOMEM;
+		}
+		for (unsigned int v = 0; v < nvec; v++)
+			sp->vectors[v] = p->vectors[v]->fd;
+		for (size_t i = 0; i < p->queue.len; i++) {
+			const struct outmsg *m = outq_at(&p->queue, i);
+
+			sp->queue[i] = (struct server_msg){
+				.value = m->value,
+				.fd = !m->fd ? -1 : m->fd == s->shm ?
+				      SERVER_SHM_FD : m->fd->fd,
+				.event = m->event, .index = m->index,
+			};
+		}
+	}
+	return 0;
+}
+
+/* What each fd number of a state is, while server_restore() checks it. */
+enum { FD_UNSEEN, FD_SEEN, FD_SOCKET, FD_EVENTFD, FD_VECTOR };
+
+struct fdmap {
+	int max;
+	unsigned char *kind;
+	struct fdref **refs; /* of the eventfds */
+};
+
+/* Each fd number that @st uses, once. */
+static void each_fd(const struct server_state *st, unsigned int nvec,
+		    void (*fn)(int fd, void *data), void *data)
+{
+	for (size_t i = 0; i < st->peer_count; i++) {
+		const struct server_peer *sp = &st->peers[i];
+
+		fn(sp->sock, data);
+		for (unsigned int v = 0; v < nvec; v++)
+			fn(sp->vectors[v], data);
+		for (size_t k = 0; k < sp->queue_len; k++)
+			fn(sp->queue[k].fd, data);
+	}
+}
+
+static void find_max(int fd, void *data)
+{
+	int *max = data;
+
+	if (fd > *max)
+		*max = fd;
+}
+
+static void close_fd(int fd, void *data)
+{
+	(void)data;
+	if (fd >= 0)
+		close(fd);
+}
+
+static void mark_seen(int fd, void *data)
+{
+	struct fdmap *m = data;
+
+	if (fd >= 0)
+		m->kind[fd] = FD_SEEN;
+}
+
+/* The first use of @fd as an eventfd checks that it is one. */
+static bool take_eventfd(struct fdmap *m, int fd)
+{
+	if (m->kind[fd] == FD_EVENTFD || m->kind[fd] == FD_VECTOR)
+		return true;
+	if (m->kind[fd] != FD_SEEN || !fd_is_eventfd(fd))
+		return false;
+	m->kind[fd] = FD_EVENTFD;
+	return true;
+}
+
+static int check_peer(const struct server *s, struct fdmap *m,
+		      const struct server_peer *sp, uint64_t prev_join,
+		      char *err, size_t errlen)
+{
+	const struct ledger *l = s->cfg.ledger;
+	uint64_t events = l->hdr->events;
+
+	if (sp->id < 0 || (uint32_t)sp->id >= s->cfg.id_count)
+		return einval(err, errlen, "peer id %d out of range", sp->id);
+	if (ids_owner(&s->ids, sp->id))
+		return einval(err, errlen, "peer id %d twice", sp->id);
+	if (sp->join <= prev_join || sp->join > events ||
+	    l->slots[sp->id].join != sp->join)
+		return einval(err, errlen, "peer %d: its join is not in the "
+			       "ledger", sp->id);
+	if (sp->sock < 0 || m->kind[sp->sock] != FD_SEEN ||
+	    !fd_is_unix_stream(sp->sock, false))
+		return einval(err, errlen, "peer %d: fd %d is not a "
+			       "connected stream socket", sp->id, sp->sock);
+	m->kind[sp->sock] = FD_SOCKET;
+	for (unsigned int v = 0; v < s->cfg.vectors; v++) {
+		int fd = sp->vectors[v];
+
+		if (fd < 0 || m->kind[fd] == FD_VECTOR || !take_eventfd(m, fd))
+			return einval(err, errlen, "peer %d: fd %d (vector "
+				       "%u) is not an eventfd of its own",
+				       sp->id, fd, v);
+		m->kind[fd] = FD_VECTOR;
+	}
+	for (size_t k = 0; k < sp->queue_len; k++) {
+		const struct server_msg *msg = &sp->queue[k];
+		bool shm = msg->value == PROTO_SHM_ID;
+
+		if (msg->value < PROTO_SHM_ID || msg->value > PROTO_ID_MAX ||
+		    shm != (msg->fd == SERVER_SHM_FD) ||
+		    msg->event == 0 || msg->event > events ||
+		    (msg->fd >= 0 && !take_eventfd(m, msg->fd)) ||
+		    (msg->fd < 0 && msg->fd != -1 && !shm))
+			return einval(err, errlen, "peer %d: queued message "
+				       "%zu is not one this server sends",
+				       sp->id, k);
+	}
+	return 0;
+}
+
+static void close_seen(struct fdmap *m)
+{
+	for (int fd = 0; fd <= m->max; fd++)
+		if (m->kind[fd] != FD_UNSEEN && !m->refs[fd])
+			close(fd);
+}
+
+static struct peer *restore_peer(struct server *s, struct fdmap *m,
+				 const struct server_peer *sp)
+{
+	unsigned int nvec = s->cfg.vectors;
+	struct peer *p = calloc(1, sizeof(*p) + nvec * sizeof(p->vectors[0]));
+
+	if (!p)
+		return NULL;
+	*p = (struct peer){
+		.server = s, .sock = sp->sock, .id = sp->id,
+		.pid = (pid_t)sp->pid, .uid = (uid_t)sp->uid,
+		.gid = (gid_t)sp->gid, .join = sp->join,
+		.slack = sp->slack > SIZE_MAX / 2 ? SIZE_MAX / 2 :
+			 (size_t)sp->slack,
+		.stored = sp->stored && s->cfg.store,
+	};
+	outq_init(&p->queue);
+	p->queue.mark = ledger_mark(s->cfg.ledger, p->id);
+	ids_claim(&s->ids, p->id, p);
+	link_peer(p);
+	m->kind[sp->sock] = FD_UNSEEN; /* the peer has it now */
+	for (unsigned int v = 0; v < nvec; v++)
+		p->vectors[v] = fdref_get(m->refs[sp->vectors[v]]);
+	p->io = loop_io_new(s->loop, p->sock, LOOP_READ, on_peer, p);
+	if (!p->io)
+		return NULL;
+	for (size_t k = 0; k < sp->queue_len; k++) {
+		const struct server_msg *msg = &sp->queue[k];
+		struct fdref *fd = msg->fd == SERVER_SHM_FD ? s->shm :
+				   msg->fd >= 0 ? m->refs[msg->fd] : NULL;
+
+		if (outq_push(&p->queue, msg->value, fd, msg->event,
+			      msg->index) < 0)
+			return NULL;
+	}
+	return p;
+}
+
+int server_restore(struct server **out, struct loop *loop, int listen_fd,
+		   int shm_fd, const struct server_config *cfg,
+		   const struct server_state *st, char *err, size_t errlen)
+{
+	struct fdmap m = { .max = -1 };
+	struct server *s = NULL;
+	uint64_t prev_join = 0;
+	int r;
+
+	each_fd(st, cfg->vectors, find_max, &m.max);
+	m.kind = calloc((size_t)m.max + 2, 1);
+	m.refs = calloc((size_t)m.max + 2, sizeof(*m.refs));
+	if (!m.kind || !m.refs) {
+		free(m.kind);
+		m.kind = NULL;
+		each_fd(st, cfg->vectors, close_fd, NULL);
+		r = -ENOMEM;
+		goto fail;
+	}
+	each_fd(st, cfg->vectors, mark_seen, &m);
+	/* the caller's own fds are no peer's */
+	if (listen_fd <= m.max && listen_fd >= 0)
+		m.kind[listen_fd] = FD_UNSEEN;
+	if (shm_fd <= m.max && shm_fd >= 0)
+		m.kind[shm_fd] = FD_UNSEEN;
+
+	r = server_new(&s, loop, listen_fd, shm_fd, cfg);
+	if (r < 0)
+		goto fail;
+	if (st->next_id >= cfg->id_count) {
+		r = einval(err, errlen, "id counter %u out of range",
+			    st->next_id);
+		goto fail;
+	}
+	for (size_t i = 0; i < st->peer_count; i++) {
+		r = check_peer(s, &m, &st->peers[i], prev_join, err, errlen);
+		if (r < 0)
+			goto fail;
+		prev_join = st->peers[i].join;
+		/* reserve the id, so that a second use is seen */
+		ids_claim(&s->ids, st->peers[i].id, &m);
+	}
+	for (size_t i = 0; i < st->peer_count; i++)
+		ids_free(&s->ids, st->peers[i].id);
+	for (int fd = 0; fd <= m.max; fd++)
+		if ((m.kind[fd] == FD_EVENTFD || m.kind[fd] == FD_VECTOR) &&
+		    !(m.refs[fd] = fdref_new(fd))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	for (size_t i = 0; i < st->peer_count; i++)
+		if (!restore_peer(s, &m, &st->peers[i])) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	s->ids.next = st->next_id;
+	ledger_set_next_id(cfg->ledger, st->next_id);
+	s->stats = st->stats;
+	/* the queues go out once the loop runs */
+	loop_timer_start(s->send_timer, 0);
+	r = 0;
+
+fail:
+	if (r < 0) {
+		if (r == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		server_abandon(s);
+		s = NULL;
+		if (m.kind)
+			close_seen(&m);
+	}
+	for (int fd = 0; m.refs && fd <= m.max; fd++)
+		fdref_put(m.refs[fd]);
+	free(m.kind);
+	free(m.refs);
+	*out = s;
+	return r;
 }
 
 void server_shutdown(struct server *s)

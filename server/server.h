@@ -4,11 +4,14 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "access.h"
 
+struct fdstore;
+struct ledger;
 struct loop;
 struct server;
 
@@ -23,6 +26,10 @@ struct server_config {
 	/* called after events that changed the number of peers */
 	void (*peers_changed)(void *data, size_t peers);
 	void *data;
+	/* not owned: where joins, departures and what each peer was sent are
+	 * recorded (required), and where peers' fds are kept (or NULL) */
+	struct ledger *ledger;
+	struct fdstore *store;
 };
 
 struct server_stats {
@@ -43,6 +50,61 @@ struct server_stats {
 int server_new(struct server **out, struct loop *loop, int listen_fd,
 	       int shm_fd, const struct server_config *cfg);
 void server_free(struct server *s);
+
+/*
+ * What a server hands over to its successor, or what a restart rebuilds:
+ * fds by number, messages with the event they belong to (outq.h).
+ */
+#define SERVER_SHM_FD (-2) /* in a message: the shared memory */
+
+struct server_msg {
+	int64_t value;
+	int fd;          /* -1: none */
+	uint64_t event;
+	uint32_t index;
+};
+
+struct server_peer {
+	int id;
+	int sock;
+	int pid;
+	uint32_t uid, gid;
+	uint64_t join;   /* the event of its join */
+	uint64_t slack;  /* see server.c */
+	bool stored;     /* its fds are in the fd store */
+	int *vectors;    /* its eventfds: server_config.vectors of them */
+	size_t queue_len;
+	struct server_msg *queue;
+};
+
+struct server_state {
+	uint32_t next_id;
+	struct server_stats stats;
+	size_t peer_count;
+	struct server_peer *peers; /* in the order they joined */
+};
+
+/*
+ * Describes @s in @st, which borrows its fds. Call between events (from a
+ * signal callback). 0 or -ENOMEM.
+ */
+int server_save(const struct server *s, struct server_state *st);
+/* Frees what @st holds; closes no fd. */
+void server_state_deinit(struct server_state *st);
+/*
+ * As server_new(), with the peers of @st, which must be in @cfg's ledger.
+ * Takes every fd in @st (closing each on failure); checks that each is
+ * what @st says it is. Sends nothing before the loop runs. Returns 0,
+ * -ENOMEM, or -EINVAL with the reason in @err.
+ */
+int server_restore(struct server **out, struct loop *loop, int listen_fd,
+		   int shm_fd, const struct server_config *cfg,
+		   const struct server_state *st, char *err, size_t errlen);
+/*
+ * Frees @s without a word to its peers and without touching their sockets,
+ * the fd store or the ledger: for the process that handed them over.
+ */
+void server_abandon(struct server *s);
 
 /*
  * Stops accepting, tells every peer that every other peer has left, and

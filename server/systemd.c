@@ -23,39 +23,87 @@ static int notify_fd = -1;
 static struct sockaddr_un notify_addr;
 static socklen_t notify_len;
 
-int systemd_listen_fd(void)
+static char *next_name(const char **names)
+{
+	const char *p = *names;
+	size_t len;
+
+	if (!p)
+		return strdup("unknown");
+	len = strcspn(p, ":");
+	*names = p[len] ? p + len + 1 : NULL;
+	return len ? strndup(p, len) : strdup("unknown");
+}
+
+int systemd_listen_fds(struct systemd_fds *out)
 {
 	const char *pid = getenv("LISTEN_PID");
 	const char *fds = getenv("LISTEN_FDS");
-	uint64_t p, n;
+	const char *names = getenv("LISTEN_FDNAMES");
+	uint64_t p, n = 0;
 	int r = 0;
 
-	if (pid && fds && parse_uint(pid, INT32_MAX, &p) == 0 &&
-	    p == (uint64_t)getpid() && parse_uint(fds, INT32_MAX, &n) == 0 &&
-	    n > 0)
-		r = n == 1 ? LISTEN_FDS_START : -EINVAL;
+	*out = (struct systemd_fds){ 0 };
+	if (!pid || !fds || parse_uint(pid, INT32_MAX, &p) < 0 ||
+	    p != (uint64_t)getpid() || parse_uint(fds, INT32_MAX - 3, &n) < 0)
+		n = 0;
+	if (n) {
+		out->fds = calloc(n, sizeof(*out->fds));
+		out->names = calloc(n, sizeof(*out->names));
+		if (!out->fds || !out->names)
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			out->fds[i] = LISTEN_FDS_START + (int)i;
+			out->names[i] = next_name(&names);
+			out->count++;
+			if (!out->names[i])
+				r = -ENOMEM;
+		}
+	}
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
+	if (r < 0)
+		systemd_fds_deinit(out);
 	return r;
+}
+
+void systemd_fds_deinit(struct systemd_fds *fds)
+{
+	for (size_t i = 0; fds->names && i < fds->count; i++)
+		free(fds->names[i]);
+	free(fds->names);
+	free(fds->fds);
+	*fds = (struct systemd_fds){ 0 };
+}
+
+int systemd_notify_address(struct sockaddr_un *addr, socklen_t *len)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t n;
+
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return -ENOENT;
+	n = strlen(path);
+	if (n >= sizeof(addr->sun_path))
+		return -ENAMETOOLONG;
+	*addr = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	memcpy(addr->sun_path, path, n);
+	if (path[0] == '@')
+		addr->sun_path[0] = '\0'; /* abstract namespace */
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+			   (path[0] == '/'));
+	return 0;
 }
 
 int systemd_notify_init(void)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	size_t len;
+	int r = systemd_notify_address(&notify_addr, &notify_len);
 
-	if (!path || (path[0] != '/' && path[0] != '@'))
+	if (r == -ENOENT)
 		return 0;
-	len = strlen(path);
-	if (len >= sizeof(notify_addr.sun_path))
-		return -ENAMETOOLONG;
-	notify_addr = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	memcpy(notify_addr.sun_path, path, len);
-	if (path[0] == '@')
-		notify_addr.sun_path[0] = '\0'; /* abstract namespace */
-	notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
-				 (path[0] == '/'));
+	if (r < 0)
+		return r;
 	notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	return notify_fd < 0 ? -errno : 0;
 }

@@ -3,14 +3,16 @@
  * swarm: many peers against one server, for the load test and benchmark
  *
  *   swarm [--floor [--floor-drop K] | --socket PATH] --peers N --vectors V
- *         [--leave] [--server-pid PID] [--timeout SECONDS]
+ *         [--upgrade] [--leave] [--server-pid PID] [--timeout SECONDS]
  *
  * Connects N peers one after the other to a fresh server, each counted as
  * joined once it holds its id, the shared memory and its own V eventfds,
  * while every other peer's messages are read as they come. Then checks that
- * every peer heard of every other with exactly V eventfds; with --leave,
- * closes every other peer and checks that the rest heard each departure
- * once. Prints one line of figures; exits 1 if anything was lost or wrong.
+ * every peer heard of every other with exactly V eventfds. With --upgrade,
+ * sends the server (--server-pid) SIGUSR2 and waits for it to exit, its
+ * successor serving the same peers. With --leave, closes every other peer
+ * and checks that the rest heard each departure once. Prints one line of
+ * figures; exits 1 if anything was lost or wrong.
  *
  * --floor measures the baseline instead: a minimal server in a thread of
  * this process, sending the same messages with blocking sendmsg() and no
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -320,6 +323,48 @@ static long count_fds(int pid)
 	return k;
 }
 
+/* Whether @pid is gone or a zombie: it exited. */
+static bool exited(int pid)
+{
+	char path[64], stat[256];
+	const char *state;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	if (!fgets(stat, sizeof(stat), f))
+		stat[0] = '\0';
+	fclose(f);
+	state = strrchr(stat, ')');
+	return state && state[1] == ' ' && state[2] == 'Z';
+}
+
+/* Has the server executed itself again; the peers are read meanwhile, and
+ * none may hear anything. */
+static bool upgrade(int pid)
+{
+	double t0 = now_us(), deadline = t0 + timeout_s * 1e6;
+
+	if (kill(pid, SIGUSR2) < 0) {
+		perror("swarm: kill");
+		return false;
+	}
+	while (!exited(pid)) {
+		if (now_us() > deadline) {
+			error("the server did not hand over in %d s", timeout_s);
+			return false;
+		}
+		pump(1);
+	}
+	printf("upgrade: the old server exited %.1f ms after SIGUSR2\n",
+	       (now_us() - t0) / 1e3);
+	while (pump(100) > 0)
+		;
+	return all_done(false);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -335,13 +380,14 @@ int main(int argc, char **argv)
 		{ "peers", required_argument, NULL, 'n' },
 		{ "vectors", required_argument, NULL, 'v' },
 		{ "leave", no_argument, NULL, 'l' },
+		{ "upgrade", no_argument, NULL, 'u' },
 		{ "server-pid", required_argument, NULL, 'p' },
 		{ "floor-drop", required_argument, NULL, 'd' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	bool use_floor = false, leave = false;
+	bool use_floor = false, leave = false, upgrading = false;
 	int server_pid = 0, c;
 	long rss_before = -1, fds_before = -1;
 	struct floor fl = { 0 };
@@ -356,17 +402,21 @@ int main(int argc, char **argv)
 		case 'n': n = atoi(optarg); break;
 		case 'v': vectors = atoi(optarg); break;
 		case 'l': leave = true; break;
+		case 'u': upgrading = true; break;
 		case 'p': server_pid = atoi(optarg); break;
 		case 'd': fl.drop = atol(optarg); break;
 		case 't': timeout_s = atoi(optarg); break;
 		default: return 2;
 		}
 	}
-	if ((!path && !use_floor) || (use_floor && leave) || n < 1 || n > PROTO_ID_COUNT ||
+	if ((!path && !use_floor) || (use_floor && (leave || upgrading)) ||
+	    (upgrading && !server_pid) || n < 1 || n > PROTO_ID_COUNT ||
 	    vectors < 0 || vectors > PROTO_VECTORS_MAX) {
 		fprintf(stderr, "usage: swarm [--floor | --socket PATH] "
-			"--peers N --vectors V [--leave] [--server-pid PID]\n"
-			"(the floor server does not do departures: no --leave)\n");
+			"--peers N --vectors V [--upgrade] [--leave] "
+			"[--server-pid PID]\n"
+			"(the floor server does not do departures or upgrades; "
+			"--upgrade needs --server-pid)\n");
 		return 2;
 	}
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -425,6 +475,12 @@ int main(int argc, char **argv)
 		printf("server: %.1f KiB and %.2f fds per peer (RSS %ld KiB, "
 		       "%ld fds)\n", (double)(rss - rss_before) / n,
 		       (double)(fds - fds_before) / n, rss, fds);
+	}
+	if (upgrading) {
+		if (!upgrade(server_pid)) {
+			report_missing(false);
+			goto out;
+		}
 	}
 	if (leave) {
 		for (int i = 1; i < n; i += 2) {

@@ -6,6 +6,7 @@ independent of the C code under test. Server starts the built server.
 Qemu runs qemu-system-x86_64 with an ivshmem device, driven over qtest.
 """
 
+import fcntl
 import itertools
 import os
 import re
@@ -50,6 +51,27 @@ def open_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def become_subreaper():
+    """Makes this process the parent of its orphaned descendants, so that
+    it can wait for a server that an upgrade started (prctl(2))."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "PR_SET_CHILD_SUBREAPER")
+
+
+def wait_pid(pid, timeout=TIMEOUT):
+    """Waits for our child @pid: its exit status (negative: the signal)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pid {pid} did not exit in {timeout} s")
+        time.sleep(0.005)
+
+
 def eventfd_kick(fd, count=1):
     os.write(fd, struct.pack("=Q", count))
 
@@ -62,12 +84,14 @@ def eventfd_read(fd, timeout=TIMEOUT):
     return struct.unpack("=Q", os.read(fd, 8))[0]
 
 
-def ring(a, b):
-    """a and b ring each other on every vector and hear exactly that (they
-    must keep their fds)."""
-    a.wait_join(b.id, len(b.own))
-    b.wait_join(a.id, len(a.own))
-    for v in range(len(b.own)):
+def ring(a, b, vectors=None):
+    """a and b ring each other on every vector (all of b's own eventfds, or
+    @vectors) and hear exactly that (they must keep their fds)."""
+    if vectors is None:
+        vectors = len(b.own)
+    a.wait_join(b.id, vectors)
+    b.wait_join(a.id, vectors)
+    for v in range(vectors):
         eventfd_kick(a.peers[b.id][v])
         assert eventfd_read(b.own[v]) == 1, "a rang b"
         eventfd_kick(b.peers[a.id][v])
@@ -224,32 +248,173 @@ class Peer:
         self.own, self.peers, self.shm_fd = [], {}, None
 
 
-def activation_command(cmd, fds):
+def activation_command(cmd, fds, names=None):
     """@cmd run as systemd runs a socket-activated service: @fds become
-    fds 3, 4, ..., with LISTEN_FDS and LISTEN_PID (the pid of the shell,
-    which exec keeps). Pass @fds to Popen's pass_fds."""
+    fds 3, 4, ..., with LISTEN_FDS, LISTEN_FDNAMES if @names are given, and
+    LISTEN_PID (the pid of the shell, which exec keeps). Pass @fds to
+    Popen's pass_fds. An fd of @fds must not be one of the targets 3.. of
+    another (fds from passed_fds() never are)."""
     moves = []
     for i, fd in enumerate(fds):
         if fd != 3 + i:
             moves += [f"{3 + i}<&{fd}"]
     closes = [f"{fd}<&-" for fd in fds if fd >= 3 + len(fds)]
-    script = (f'LISTEN_PID=$$ LISTEN_FDS={len(fds)} exec "$0" "$@" '
-              + " ".join(moves + closes))
-    return ["/bin/sh", "-c", script] + cmd
+    env = f"LISTEN_PID=$$ LISTEN_FDS={len(fds)} "
+    if names is not None:
+        env += f"LISTEN_FDNAMES={':'.join(names)} "
+    script = f'{env}exec "$0" "$@" ' + " ".join(moves + closes)
+    # bash: dash takes only fds 0..9 in redirections
+    return ["/bin/bash", "-c", script] + cmd
+
+
+def listening_socket(path, mode=0o640):
+    """A socket listening at @path, as systemd's socket units make them."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    os.chmod(path, mode)
+    s.listen(64)
+    return s
+
+
+class FdStore:
+    """A stand-in for systemd: a NOTIFY_SOCKET that records every
+    notification with the sender's pid, and keeps the fds sent with
+    FDSTORE=1 under their FDNAME until FDSTOREREMOVE=1, as systemd's fd
+    store does (at most @max of them, one message may carry several).
+    passed() gives them back as systemd passes them to the next start,
+    without those that polled HUP or ERR (a peer that left)."""
+
+    def __init__(self, tmpdir, max=4096):
+        import threading
+        self.path = os.path.join(tmpdir, f"notify-{next(_names)}.sock")
+        self.max = max
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.lock = threading.Condition()
+        self.stored = []      # (name, fd) in the order they came
+        self.messages = []    # (pid, [lines])
+        self.refused = 0      # fds over the limit
+        self.reader, self.wake = socket.socketpair()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def env(self):
+        return {"NOTIFY_SOCKET": self.path, "FDSTORE": str(self.max)}
+
+    def _run(self):
+        ucred = struct.calcsize("3i")
+        anc = socket.CMSG_SPACE(253 * 4) + socket.CMSG_SPACE(ucred)
+        while True:
+            r, _, _ = select.select([self.sock, self.reader], [], [])
+            if self.reader in r:
+                return
+            data, cmsgs, _, _ = self.sock.recvmsg(4096, anc)
+            fds, pid = [], None
+            for level, kind, payload in cmsgs:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    n = len(payload) // 4
+                    fds += list(struct.unpack(f"{n}i", payload[:4 * n]))
+                elif (level == socket.SOL_SOCKET and
+                      kind == socket.SCM_CREDENTIALS):
+                    pid = struct.unpack("3i", payload[:ucred])[0]
+            lines = data.decode().split("\n")
+            with self.lock:
+                self._handle(pid, lines, fds)
+                self.lock.notify_all()
+
+    def _handle(self, pid, lines, fds):
+        name = next((l[7:] for l in lines if l.startswith("FDNAME=")),
+                    "stored")
+        if "FDSTOREREMOVE=1" in lines:
+            for n, fd in [e for e in self.stored if e[0] == name]:
+                os.close(fd)
+            self.stored = [e for e in self.stored if e[0] != name]
+        elif "FDSTORE=1" in lines:
+            for fd in fds:
+                if len(self.stored) >= self.max:
+                    self.refused += 1
+                    os.close(fd)
+                else:
+                    self.stored.append((name, fd))
+            fds = []
+        for fd in fds:
+            os.close(fd)
+        self.messages.append((pid, lines))
+
+    def names(self):
+        with self.lock:
+            return [n for n, _ in self.stored]
+
+    def wait(self, predicate, what="fd store", timeout=TIMEOUT):
+        """Waits until predicate(self) holds, under the lock."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}")
+                self.lock.wait(left)
+
+    def wait_message(self, line, start=0):
+        """The first (pid, lines) from message @start on holding @line."""
+        found = []
+
+        def has(st):
+            found[:] = [m for m in st.messages[start:] if line in m[1]]
+            return found
+        self.wait(has, f"notification {line}")
+        return found[0]
+
+    def passed(self):
+        """Duplicates of the stored fds that did not poll HUP or ERR, with
+        their names, in the store's order (systemd 252's is newest first),
+        at fd numbers above 4096 so that activation_command() can move
+        them to 3.. Close them after the server started."""
+        with self.lock:
+            keep = []
+            for name, fd in self.stored:
+                p = select.poll()
+                p.register(fd, 0)
+                if p.poll(0):
+                    os.close(fd)
+                else:
+                    keep.append((name, fd))
+            self.stored = keep
+            return [(n, fcntl.fcntl(fd, fcntl.F_DUPFD, 4096))
+                    for n, fd in reversed(keep)]
+
+    def close(self):
+        if self.sock.fileno() < 0:
+            return
+        self.wake.send(b"x")
+        self.thread.join()
+        for s in (self.sock, self.reader, self.wake):
+            s.close()
+        with self.lock:
+            for _, fd in self.stored:
+                os.close(fd)
+            self.stored = []
 
 
 class Server:
     """The built ivshmem-server, in the foreground, in a test's directory."""
 
     def __init__(self, tmpdir, *args, vectors=1, shm_name=None, socket_path=None,
-                 extra_env=None, config=None, listen_socket=None):
+                 extra_env=None, config=None, listen_socket=None, passed=None,
+                 binary=None):
         """@config: text of a config file passed with -c (self.config).
         @listen_socket: a listening socket passed as systemd does (fd 3,
-        LISTEN_FDS, LISTEN_PID); the server gets no -S then."""
+        LISTEN_FDS, LISTEN_PID); the server gets no -S then.
+        @passed: (name, fd) pairs passed as systemd passes a service its
+        sockets and fd store (LISTEN_FDNAMES), after @listen_socket.
+        @binary: the server to run, if not the one built."""
         self.tmpdir = tmpdir
         self.socket = socket_path or os.path.join(tmpdir, "ivshmem.sock")
         self.shm_name = shm_name
         self.listen_socket = listen_socket
+        self.passed = passed
+        self.binary = binary or SERVER
         self.args = ["-F"]
         if listen_socket is None:
             self.args += ["-S", self.socket]
@@ -266,6 +431,8 @@ class Server:
         self.logpath = os.path.join(tmpdir, f"server-{next(_names)}.log")
         self.env = dict(os.environ, **(extra_env or {}))
         self.proc = None
+        self.pid = None  # the serving process: proc's, or its successor's
+        self.exits = {}  # successors' exit statuses, by pid
 
     def write_config(self, text):
         with open(self.config, "w") as f:
@@ -273,14 +440,20 @@ class Server:
 
     def start(self, wait=True, preexec_fn=None):
         self.logfile = open(self.logpath, "w")
-        cmd = [SERVER] + self.args
-        pass_fds = ()
+        cmd = [self.binary] + self.args
+        pass_fds, names = [], []
         if self.listen_socket is not None:
-            cmd = activation_command(cmd, [self.listen_socket.fileno()])
-            pass_fds = (self.listen_socket.fileno(),)
+            pass_fds, names = [self.listen_socket.fileno()], ["listen"]
+        for name, fd in self.passed or ():
+            pass_fds.append(fd)
+            names.append(name)
+        if pass_fds:
+            cmd = activation_command(cmd, pass_fds,
+                                     names if self.passed else None)
         self.proc = subprocess.Popen(cmd, stdout=self.logfile,
                                      stderr=subprocess.STDOUT, env=self.env,
                                      preexec_fn=preexec_fn, pass_fds=pass_fds)
+        self.pid = self.proc.pid
         if wait:
             wait_until(lambda: "listening on" in self.log() or
                        self.proc.poll() is not None, what="server start")
@@ -300,16 +473,51 @@ class Server:
         return Peer(self.socket, vectors=vectors, **kw)
 
     def send_signal(self, sig):
-        self.proc.send_signal(sig)
+        os.kill(self.pid, sig)
+
+    def upgrade(self):
+        """SIGUSR2, and waits for the successor to take over: returns the
+        old server's exit status. The test process must be a subreaper."""
+        old, n = self.pid, len(re.findall(r"upgraded: pid", self.log()))
+        self.send_signal(signal.SIGUSR2)
+        m = wait_until(lambda: re.findall(r"upgraded: pid (\d+) serves",
+                                          self.log())[n:],
+                       what="upgraded: pid ... serves")
+        code = self.wait_exit(old)
+        self.pid = int(m[0])
+        wait_until(lambda: re.search(rf"took over from pid {old}\b",
+                                     self.log()), what="took over")
+        return code
+
+    def wait_exit(self, pid, timeout=TIMEOUT):
+        """The exit status of @pid, this server or one of its successors."""
+        if pid == self.proc.pid:
+            return self.proc.wait(timeout)
+        if pid not in self.exits:
+            self.exits[pid] = wait_pid(pid, timeout)
+        return self.exits[pid]
+
+    def running(self):
+        if self.pid == self.proc.pid:
+            return self.proc.poll() is None
+        if self.pid in self.exits:
+            return False
+        done, status = os.waitpid(self.pid, os.WNOHANG)
+        if done:
+            self.exits[self.pid] = os.waitstatus_to_exitcode(status)
+        return not done
 
     def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
         try:
-            code = self.proc.wait(timeout)
+            if self.running():
+                self.send_signal(sig)
+            code = self.wait_exit(self.pid, timeout)
         finally:
+            if self.running():
+                self.send_signal(signal.SIGKILL)
+                self.wait_exit(self.pid)
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
@@ -357,12 +565,25 @@ class TestCase(unittest.TestCase):
                 pass
         self.later(kill)
 
+    def daemon(self, *args):
+        """Starts the server in daemon mode, with a socket, a pid file and a
+        POSIX object of this test: returns (socket, pid file, shm name)
+        once the daemon serves."""
+        sock = os.path.join(self.tmpdir, "d.sock")
+        pidfile = os.path.join(self.tmpdir, "d.pid")
+        name = unique_name()
+        self.later(shm_unlink, name)
+        self.reap_daemon(pidfile)
+        code, out, err = run_server("-S", sock, "-p", pidfile, "-M", name,
+                                    *args)
+        self.assertEqual((code, err), (0, ""))
+        return sock, pidfile, name
+
     def server(self, *args, start=True, **kw):
         if "shm_name" not in kw and "-m" not in args and "--memfd" not in args:
             kw["shm_name"] = unique_name()
         s = Server(self.tmpdir, *args, **kw)
-        self.later(lambda: (s.stop(signal.SIGKILL) if s.proc and
-                            s.proc.poll() is None else None,
+        self.later(lambda: (s.stop(signal.SIGKILL) if s.proc else None,
                             kw.get("shm_name") and shm_unlink(kw["shm_name"])))
         return s.start() if start else s
 
@@ -370,6 +591,87 @@ class TestCase(unittest.TestCase):
         p = server.peer(vectors, **kw)
         self.later(p.close)
         return p
+
+    def assert_no_departures(self, *peers):
+        for p in peers:
+            p.pump(0.05)
+            self.assertEqual([e for e in p.events if e[0] == "leave"], [])
+
+    def group_with_qemu(self, srv, vectors):
+        """Two host peers, a QEMU and another host peer, ids 0 to 3, each
+        knowing all the others: (a, b, qemu, c)."""
+        a, b = self.peer(srv, vectors), self.peer(srv, vectors)
+        q = self.qemu(srv, vectors)
+        c = self.peer(srv, vectors)
+        for p in (a, b, c):
+            for other in {0, 1, 2, 3} - {p.id}:
+                p.wait_join(other, vectors)
+        self.assertEqual((a.id, b.id, q.iv_position(), c.id), (0, 1, 2, 3))
+        return a, b, q, c
+
+    def assert_nobody_noticed(self, srv, group, vectors):
+        """After an upgrade or a crash, the group of group_with_qemu() is
+        whole: nobody heard of a departure, ids and QEMU's connection
+        stayed, the next peer is connected to all and rings QEMU both
+        ways, and everyone still rings everyone. Returns the new peer."""
+        a, b, q, c = group
+        self.assert_no_departures(a, b, c)
+        self.assertEqual(q.iv_position(), 2)
+        d = self.assert_next_peer_connected(srv, (a, b, c), q, 2, vectors)
+        q.ring(0, 1)  # QEMU reaches the peers from before too
+        self.assertEqual(eventfd_read(a.own[1]), 1)
+        ring(a, b, vectors)
+        ring(c, d, vectors)
+        ring(a, d, vectors)
+        self.assert_no_departures(a, b, c, d)
+        return d
+
+    def peer_with_a_queue(self, srv, joiners, vectors):
+        """A peer (id 0) that reads nothing while @joiners peers join: what
+        its socket does not take waits in the server's queue for it (which
+        the server's state shows). Returns it (not handshaken yet) and the
+        joiners, which read all they get."""
+        slow = Peer(srv.socket, keep_fds=False)
+        self.later(slow.close)
+        others = [self.peer(srv, vectors, keep_fds=False)
+                  for _ in range(joiners)]
+        srv.send_signal(signal.SIGUSR1)
+        m = srv.wait_log(r"peer 0: pid \d+, uid \d+, gid \d+, (\d+) "
+                         r"messages queued")
+        self.assertGreater(int(m.group(1)), 0)
+        return slow, others
+
+    def assert_next_peer_connected(self, srv, peers, qemu, qemu_id, vectors):
+        """A new peer joins: it hears of @peers and of @qemu (with id
+        @qemu_id), @vectors eventfds each, and they of it; it rings QEMU
+        and QEMU rings it, on every vector. Returns it."""
+        ids = sorted([p.id for p in peers] + [qemu_id])
+        d = self.peer(srv, vectors)
+        self.assertEqual(d.id, ids[-1] + 1)
+        d.pump(0.05)
+        self.assertEqual(d.order, ids)
+        self.assertEqual({i: len(d.peers[i]) for i in d.order},
+                         {i: vectors for i in ids})
+        for p in peers:
+            self.assertEqual(p.wait_join(d.id, vectors), vectors)
+        qemu.enable_msix(vectors)
+        for v in range(vectors):
+            eventfd_kick(d.peers[qemu_id][v])
+            qemu.wait_msix(v)
+            qemu.ring(d.id, v)
+            self.assertEqual(eventfd_read(d.own[v]), 1)
+        return d
+
+    def qemu(self, srv, vectors, extra=()):
+        """A QEMU with an ivshmem-doorbell device connected to @srv, its
+        BARs mapped."""
+        q = Qemu(self.tmpdir, [
+            "-chardev", f"socket,path={srv.socket},id=ivsh",
+            "-device", f"ivshmem-doorbell,chardev=ivsh,vectors={vectors},"
+                       "addr=03.0", *extra])
+        self.later(q.quit)
+        q.map_bars()
+        return q
 
 
 # -- QEMU ----------------------------------------------------------------

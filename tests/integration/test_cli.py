@@ -245,13 +245,7 @@ class Sockets(TestCase):
 
 class Daemon(TestCase):
     def test_daemon_mode_and_pid_file(self):
-        sock = os.path.join(self.tmpdir, "d.sock")
-        pidfile = os.path.join(self.tmpdir, "d.pid")
-        name = unique_name()
-        self.later(shm_unlink, name)
-        self.reap_daemon(pidfile)
-        code, out, err = run_server("-S", sock, "-p", pidfile, "-M", name)
-        self.assertEqual((code, err), (0, ""))
+        sock, pidfile, name = self.daemon()
         # the parent returned only once the daemon listens
         peer = Peer(sock, vectors=1)
         self.later(peer.close)

@@ -22,12 +22,20 @@ from ivshmem_test import (TestCase, Peer, QEMU, eventfd_kick, eventfd_read,
 
 
 
-def rss_kib(pid):
+def rss_kib(pid, kinds=("RssAnon", "RssFile")):
+    """The process's resident memory of @kinds, in KiB. By default its
+    private memory: the ledger's shared pages (RssShmem) fill up to a fixed
+    size as ids and departures are used."""
+    total, found = 0, set()
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+            key = line.split(":")[0]
+            if key in kinds:
+                total += int(line.split()[1])
+                found.add(key)
+    if found != set(kinds):
+        raise AssertionError(f"no {set(kinds) - found} in /proc/{pid}/status")
+    return total
 
 
 def asan(pid):
@@ -95,6 +103,8 @@ class Cycles(TestCase):
         limit = 2048 if asan(srv.proc.pid) else 256
         self.assertLess(rss_after - rss, limit,
                         f"RSS grew by more than {limit} KiB")
+        # the ledger: 24 bytes per id and per departure kept, 3 MiB at most
+        self.assertLess(rss_kib(srv.proc.pid, ("RssShmem",)), 3200)
         # the well-behaved peers heard every join and leave, and still work
         for p in (a, b):
             joins = [e for e in p.events if e[0] == "join"]

@@ -11,15 +11,6 @@ from ivshmem_test import (TestCase, Qemu, BAR0, BAR2, eventfd_kick,
 
 
 class QemuPeer(TestCase):
-    def qemu(self, srv, vectors, extra=()):
-        q = Qemu(self.tmpdir, [
-            "-chardev", f"socket,path={srv.socket},id=ivsh",
-            "-device", f"ivshmem-doorbell,chardev=ivsh,vectors={vectors},"
-                       "addr=03.0", *extra])
-        self.later(q.quit)
-        q.map_bars()
-        return q
-
     def test_doorbell_qemu_joins_rings_and_is_rung(self):
         srv = self.server(vectors=4)
         host = self.peer(srv, 4)

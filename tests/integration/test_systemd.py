@@ -15,21 +15,13 @@ import tempfile
 import time
 import unittest
 
-from ivshmem_test import (TestCase, Peer, SERVER, activation_command, ring,
+from ivshmem_test import (TestCase, Peer, SERVER, activation_command,
+                          listening_socket, ring,
                           shm_unlink, unique_name, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_CONF = os.path.join(HERE, "..", "..", "conf")
 BUILD_CONF = os.environ.get("IVSHMEM_BUILD_CONF", "")
-
-
-def listening_socket(path, mode=0o640):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(path)
-    os.chmod(path, mode)
-    s.listen(64)
-    return s
-
 
 
 class SocketActivation(TestCase):
@@ -234,6 +226,18 @@ class Units(unittest.TestCase):
                           p.stdout)
             self.assertIsNotNone(m, p.stdout + p.stderr)
             self.assertLessEqual(float(m.group(1)), 2.0, p.stdout)
+
+    def test_reload_upgrades_and_the_store_keeps_the_peers(self):
+        for unit in ("ivshmem-server.service", "ivshmem-server@.service"):
+            with open(os.path.join(self.dir, unit)) as f:
+                text = f.read()
+            self.assertIn("ExecReload=/bin/kill -USR2 $MAINPID", text)
+            store = re.search(r"^FileDescriptorStoreMax=(\d+)$", text, re.M)
+            env = re.search(r"^Environment=FDSTORE=(\d+)$", text, re.M)
+            nofile = re.search(r"^LimitNOFILE=(\d+)$", text, re.M)
+            # the server counts on FDSTORE= being what systemd keeps
+            self.assertEqual(store.group(1), env.group(1), unit)
+            self.assertEqual(store.group(1), nofile.group(1), unit)
 
     def test_units_name_the_config_and_notify(self):
         with open(os.path.join(self.dir, "ivshmem-server@.service")) as f:

@@ -98,7 +98,7 @@ static void test_outq(void **state)
 	ref = fdref_new(eventfd(0, EFD_CLOEXEC));
 	outq_init(&q);
 	for (int i = 0; i < 5000; i++)
-		assert_int_equal(outq_push(&q, i % 100, i % 2 ? ref : NULL), 0);
+		assert_int_equal(outq_push(&q, i % 100, i % 2 ? ref : NULL, 1, (uint32_t)i), 0);
 	fdref_put(ref); /* the queue holds the fd open now */
 	assert_int_equal(count_open_fds(), before + 3);
 
@@ -148,8 +148,8 @@ static void test_outq_deinit_drops_refs(void **state)
 	struct fdref *ref = fdref_new(eventfd(0, EFD_CLOEXEC));
 
 	outq_init(&q);
-	assert_int_equal(outq_push(&q, 1, ref), 0);
-	assert_int_equal(outq_push(&q, 2, ref), 0);
+	assert_int_equal(outq_push(&q, 1, ref, 1, 0), 0);
+	assert_int_equal(outq_push(&q, 2, ref, 1, 1), 0);
 	fdref_put(ref);
 	assert_int_equal(count_open_fds(), before + 1);
 	outq_deinit(&q);

@@ -1,0 +1,302 @@
+# SPDX-License-Identifier: LGPL-3.0-or-later
+"""Crash survival: the server keeps its fds in the service manager's fd
+store (FdStore stands in for systemd), and a server killed with SIGKILL and
+started again with what the store passes back keeps every peer, QEMU
+included: no departure, the same ids, the next peer connected to every one.
+What it had queued and not sent is worked out from the ledger and sent.
+Departures are announced once, those while it was down included."""
+
+import os
+import re
+import signal
+import unittest
+
+from ivshmem_test import (TestCase, FdStore, Peer, become_subreaper,
+                          listening_socket, ring, wait_until)
+
+VECTORS = 2
+
+# an upgraded server becomes our child when its parent exits
+become_subreaper()
+
+
+def server_names(join_id_pairs, vectors):
+    names = []
+    for join, pid in join_id_pairs:
+        names += [f"ivshmem.peer.{join}.{pid}.vector.{v}"
+                  for v in range(vectors)]
+        names.append(f"ivshmem.peer.{join}.{pid}.socket")
+    return names
+
+
+class Crash(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.store = FdStore(self.tmpdir)
+        self.later(self.store.close)
+
+    def start(self, *args, store=None, **kw):
+        """A server under the stand-in, given what its store passes back."""
+        store = store or self.store
+        passed = store.passed()
+        try:
+            return self.server(*args, extra_env=store.env(), passed=passed,
+                               **kw)
+        finally:
+            for _, fd in passed:
+                os.close(fd)
+
+    def stored(self, n):
+        self.store.wait(lambda st: len(st.stored) == n, f"{n} fds stored")
+
+    def crash(self, srv):
+        srv.send_signal(signal.SIGKILL)
+        self.assertEqual(srv.wait_exit(srv.pid), -signal.SIGKILL)
+
+    def quiesce(self, srv):
+        """Returns once the server is between events: every message it
+        sent is in the ledger. (A kill in the middle of a send leaves one
+        message to be sent again: see assert_whole().)"""
+        n = srv.log().count("state: joins")
+        srv.send_signal(signal.SIGUSR1)
+        wait_until(lambda: srv.log().count("state: joins") > n,
+                   what="the state")
+
+    def assert_whole(self, vectors, *peers):
+        """Each peer has every eventfd of each other and its own, and at
+        most one of them twice: the one message a crash can repeat."""
+        for p in peers:
+            p.pump(0.05)
+            counts = [len(fds) for fds in p.peers.values()] + [len(p.own)]
+            self.assertTrue(all(c in (vectors, vectors + 1) for c in counts),
+                            f"peer {p.id}: {counts}")
+            self.assertLessEqual(sum(counts) - vectors * len(counts), 1,
+                                 f"peer {p.id}: {counts}")
+
+    def test_kill_9_keeps_every_peer_and_qemu(self):
+        srv = self.start(vectors=VECTORS)
+        a, b, q, c = self.group_with_qemu(srv, VECTORS)
+        self.stored(3 + 4 * (1 + VECTORS))
+        self.quiesce(srv)
+        self.assertEqual(sorted(self.store.names()), sorted(
+            ["ivshmem.ledger", "ivshmem.shm", "ivshmem.socket"] +
+            server_names([(1, 0), (2, 1), (3, 2), (4, 3)], VECTORS)))
+
+        self.crash(srv)
+        srv = self.start(vectors=VECTORS, shm_name=srv.shm_name)
+        srv.wait_log(r"resumed 4 peers from the fd store; 0 of them are "
+                     r"owed 0 messages")
+        d = self.assert_nobody_noticed(srv, (a, b, q, c), VECTORS)
+        self.assert_whole(VECTORS, a, b, c, d)
+        # the new peer is in the store too
+        self.stored(3 + 5 * (1 + VECTORS))
+
+        # it cleans up at exit as the first server would have
+        self.assertEqual(srv.stop(), 0)
+        self.assertFalse(os.path.exists(srv.socket))
+        self.assertFalse(os.path.exists(f"/dev/shm/{srv.shm_name}"))
+
+    def test_departures_before_and_while_down(self):
+        srv = self.start()
+        a, b, c, d = (self.peer(srv) for _ in range(4))
+        a.wait_join(3, 1)
+        c.close()  # before the crash: announced then, never again
+        for p in (a, b, d):
+            p.wait_leave(2)
+        self.store.wait(lambda st: not [n for n in st.names()
+                                        if n.startswith("ivshmem.peer.3.")],
+                        "the store to forget peer 2")
+        self.stored(3 + 3 * 2)
+        self.quiesce(srv)
+        self.crash(srv)
+        d.close()  # while the server is down
+        srv = self.start(shm_name=srv.shm_name)
+        srv.wait_log(r"peer 3 left while the server was down: announcing "
+                     r"its departure")
+        for p in (a, b):
+            p.wait_leave(3)
+            p.pump(0.1)
+            self.assertEqual([e for e in p.events if e[0] == "leave"],
+                             [("leave", 2), ("leave", 3)])
+        e = self.peer(srv)
+        self.assertEqual(e.id, 4)  # the counter goes on
+        e.pump(0.05)
+        self.assertEqual(e.order, [0, 1])
+        ring(a, e)
+        ring(b, e)
+        self.assert_whole(1, a, b, e)
+        self.stored(3 + 3 * 2)
+        self.assertEqual(srv.stop(), 0)
+
+    def test_what_was_queued_is_sent_after_the_crash(self):
+        # a peer that reads nothing while 64-vector peers come and go: what
+        # its socket does not take waits in its queue, and dies with the
+        # server; the ledger says what it was
+        srv = self.start(vectors=64)
+        slow, others = self.peer_with_a_queue(srv, 5, 64)
+        others[1].close()
+        others[4].close()
+        others[0].wait_leave(2)
+        others[0].wait_leave(5)
+        self.stored(3 + 4 * 65)
+        self.quiesce(srv)
+
+        self.crash(srv)
+        srv = self.start(vectors=64, shm_name=srv.shm_name)
+        m = srv.wait_log(r"resumed 4 peers from the fd store; 1 of them are "
+                         r"owed (\d+) messages")
+        self.assertGreater(int(m.group(1)), 0)
+        # and again, before it read anything: nothing was sent meanwhile,
+        # so the same is owed
+        self.crash(srv)
+        srv = self.start(vectors=64, shm_name=srv.shm_name)
+        srv.wait_log(rf"resumed 4 peers from the fd store; 1 of them are "
+                     rf"owed {m.group(1)} messages")
+
+        slow.handshake(64)
+        slow.pump(0.2)
+        # what it had heard of, it hears the end of; of 5, which came and
+        # went after its socket was full, it may hear nothing at all
+        self.assertEqual(slow.peers, {1: 64, 3: 64, 4: 64})
+        heard = [i for kind, i in slow.events if kind == "join"]
+        self.assertEqual(heard, sorted(heard))
+        self.assertTrue({1, 2, 3, 4} <= set(heard) <= {1, 2, 3, 4, 5})
+        self.assertEqual(sorted(i for kind, i in slow.events
+                                if kind == "leave"), sorted({2, 5} & set(heard)))
+        for p in (others[0], others[2], others[3]):
+            p.pump(0.05)
+            self.assertEqual(sorted(i for kind, i in p.events
+                                    if kind == "leave"), [2, 5])
+        late = self.peer(srv, 64, keep_fds=False)
+        self.assertEqual(late.id, 6)
+        self.assertEqual(late.order, [0, 1, 3, 4])
+        self.assertEqual(slow.wait_join(6, 64), 64)
+        self.assertEqual(srv.stop(), 0)
+
+    def test_upgrade_then_crash(self):
+        srv = self.start(vectors=VECTORS)
+        a, b = self.peer(srv, VECTORS), self.peer(srv, VECTORS)
+        self.stored(3 + 2 * 3)
+        self.assertEqual(srv.upgrade(), 0)
+        c = self.peer(srv, VECTORS)  # stored by the new server
+        self.stored(3 + 3 * 3)
+        # killed at once: maybe while it sends c's join to a and b
+        self.crash(srv)
+        srv = self.start(vectors=VECTORS, shm_name=srv.shm_name)
+        srv.wait_log(r"resumed 3 peers")
+        self.assert_no_departures(a, b, c)
+        ring(a, c, VECTORS)
+        ring(b, c, VECTORS)
+        self.assert_whole(VECTORS, a, b, c)
+        self.assertEqual(self.peer(srv, VECTORS).order, [0, 1, 2])
+        self.assertEqual(srv.stop(), 0)
+
+    def test_killed_in_the_middle_of_joins(self):
+        # peers that finished their handshake are kept whole (one message
+        # may come twice); a client in the middle of its own handshake
+        # completes it or sees the end, never a broken one
+        for round in range(4):
+            with self.subTest(round=round):
+                store = FdStore(self.tmpdir)
+                self.later(store.close)
+                srv = self.start(store=store, vectors=16)
+                kept = [self.peer(srv, 16, keep_fds=False)
+                        for _ in range(3)]
+                late = Peer(srv.socket, keep_fds=False)
+                self.later(late.close)
+                # it joins while the others hear of it, and dies
+                store.wait(lambda st: len(st.stored) >= 3 + 4 * 17,
+                           "the last join stored")
+                self.crash(srv)
+                srv = self.start(store=store, vectors=16,
+                                 shm_name=srv.shm_name)
+                srv.wait_log(r"resumed \d+ peers")
+                try:
+                    late.handshake(16)
+                    everyone = kept + [late]
+                except Exception:
+                    late.wait_closed()
+                    self.assertTrue(late.closed)
+                    srv.wait_log(r"peer 3 was in the middle of its "
+                                 r"handshake")
+                    everyone = kept
+                for p in everyone:
+                    for q in everyone:
+                        if q is not p:
+                            p.wait_join(q.id, 16)
+                    p.pump(0.05)
+                    counts = list(p.peers.values()) + [len(p.own)]
+                    self.assertLessEqual(sum(counts) - 16 * len(counts), 1)
+                new = self.peer(srv, 16, keep_fds=False)
+                self.assertEqual(new.order, [p.id for p in everyone])
+                for p in kept + [late, new]:
+                    p.close()
+                srv.stop(signal.SIGKILL)
+                store.close()  # with it, the last of the old socket
+
+    def test_orderly_stop_is_not_resumed(self):
+        srv = self.start()
+        a, b = self.peer(srv), self.peer(srv)
+        self.stored(3 + 2 * 2)
+        self.assertEqual(srv.stop(), 0)
+        for p in (a, b):
+            p.wait_leave(1 - p.id)
+        # systemd drops the store when a service stops; were it kept (a
+        # restart job), the peers were told everyone left: not resumed
+        srv = self.start(shm_name=srv.shm_name)
+        srv.wait_log(r"the previous server stopped in order and told its "
+                     r"peers: not resuming them")
+        for p in (a, b):
+            p.wait_closed()
+        self.assertEqual(self.peer(srv).id, 0)
+        self.stored(3 + 1 * 2)
+
+    def test_socket_activation_with_the_store(self):
+        path = os.path.join(self.tmpdir, "activated.sock")
+        ls = listening_socket(path)
+        self.later(ls.close)
+        srv = self.start(socket_path=path, listen_socket=ls)
+        a, b = self.peer(srv), self.peer(srv)
+        self.stored(2 + 2 * 2)  # systemd's socket is not ours to store
+        self.assertNotIn("ivshmem.socket", self.store.names())
+        self.crash(srv)
+        srv = self.start(socket_path=path, listen_socket=ls,
+                         shm_name=srv.shm_name)
+        srv.wait_log(r"resumed 2 peers")
+        srv.wait_log(rf"listening on {re.escape(path)} \(from systemd\)")
+        ring(a, b)
+        self.assertEqual(self.peer(srv).order, [0, 1])
+
+    def test_a_full_store_costs_only_the_peers_it_cannot_hold(self):
+        store = FdStore(self.tmpdir, max=3 + 2)  # the server and one peer
+        self.later(store.close)
+        srv = self.start(store=store)
+        a, b = self.peer(srv), self.peer(srv)
+        srv.wait_log(r"warning: peer 1 will not survive a crash of the "
+                     r"server: the fd store is full or gone \(5 fds stored")
+        store.wait(lambda st: len(st.stored) == 5)
+        self.quiesce(srv)  # a was sent b's join: it knows b
+        self.crash(srv)
+        b.wait_closed()  # nobody held its socket
+        srv = self.start(store=store, shm_name=srv.shm_name)
+        srv.wait_log(r"peer 1 was not in the fd store")
+        a.wait_leave(1)
+        self.assertEqual(self.store.refused + store.refused, 0)
+        self.assertEqual(self.peer(srv).order, [0])
+
+    def test_other_settings_after_a_crash_start_afresh(self):
+        srv = self.start(vectors=1)
+        a = self.peer(srv)
+        self.stored(3 + 2)
+        self.crash(srv)
+        srv = self.start(vectors=2, shm_name=srv.shm_name)
+        srv.wait_log(r"cannot resume the peers in the fd store: they have 1 "
+                     r"vectors and ids 0..65535, the configuration says 2 "
+                     r"and 0..65535")
+        a.wait_closed()
+        self.assertEqual(self.peer(srv, 2).id, 0)
+        self.stored(3 + 3)
+
+
+if __name__ == "__main__":
+    unittest.main()

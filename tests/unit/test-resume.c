@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * Unit tests of the crash-resume planner, against a model of the server
+ *
+ * The model plays random histories of joins and departures and writes down
+ * every message the server queues for every peer, as the protocol says.
+ * Each peer that is still there is cut at a random point of its stream (a
+ * crash while its queue was not empty); the planner must owe it exactly
+ * the rest, without the joins of peers that have left, and without the
+ * departures of those it had received nothing of.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protocol.h"
+#include "resume.h"
+
+#define MAX_PEERS 64
+#define MAX_MSGS 4096
+#define ID_COUNT 8
+
+/* How often the cases that matter came up, so that the random histories
+ * are known to cover them. */
+static struct {
+	size_t owed, joins_skipped, departures_skipped, mid_burst;
+} seen;
+
+struct mpeer {
+	int id;
+	uint64_t join, leave;     /* leave 0: still there */
+	int vectors[4];
+	struct server_msg stream[MAX_MSGS];
+	size_t len;
+	size_t cut;               /* messages it received */
+};
+
+struct model {
+	unsigned int nvec;
+	uint64_t events;
+	struct mpeer peers[MAX_PEERS]; /* in join order */
+	size_t count;
+	uint32_t next_id;
+	uint64_t rng;
+};
+
+static uint64_t rnd(struct model *m, uint64_t n)
+{
+	m->rng ^= m->rng << 13;
+	m->rng ^= m->rng >> 7;
+	m->rng ^= m->rng << 17;
+	return m->rng % n;
+}
+
+static void push(struct mpeer *p, int64_t value, int fd, uint64_t event,
+		 uint32_t index)
+{
+	assert_true(p->len < MAX_MSGS);
+	p->stream[p->len++] = (struct server_msg){ value, fd, event, index };
+}
+
+static bool id_used(const struct model *m, int id)
+{
+	for (size_t i = 0; i < m->count; i++)
+		if (!m->peers[i].leave && m->peers[i].id == id)
+			return true;
+	return false;
+}
+
+static bool join(struct model *m)
+{
+	struct mpeer *p;
+	uint64_t e;
+	uint32_t index = 3;
+	int id = -1;
+
+	for (int k = 0; k < ID_COUNT && id < 0; k++) {
+		int c = (int)((m->next_id + k) % ID_COUNT);
+
+		if (!id_used(m, c))
+			id = c;
+	}
+	if (id < 0 || m->count == MAX_PEERS)
+		return false;
+	m->next_id = (uint32_t)(id + 1) % ID_COUNT;
+	e = ++m->events;
+	p = &m->peers[m->count];
+	memset(p, 0, sizeof(*p));
+	p->id = id;
+	p->join = e;
+	for (unsigned int v = 0; v < m->nvec; v++)
+		p->vectors[v] = 100 + (int)m->count * 4 + (int)v;
+	push(p, PROTO_VERSION, -1, e, 0);
+	push(p, id, -1, e, 1);
+	push(p, PROTO_SHM_ID, SERVER_SHM_FD, e, 2);
+	for (size_t i = 0; i < m->count; i++) {
+		struct mpeer *o = &m->peers[i];
+
+		if (o->leave)
+			continue;
+		for (unsigned int v = 0; v < m->nvec; v++) {
+			push(o, id, p->vectors[v], e, v);
+			push(p, o->id, o->vectors[v], e, index++);
+		}
+	}
+	for (unsigned int v = 0; v < m->nvec; v++)
+		push(p, id, p->vectors[v], e, index++);
+	m->count++;
+	return true;
+}
+
+static void leave(struct model *m, size_t who)
+{
+	struct mpeer *g = &m->peers[who];
+	uint64_t e = ++m->events;
+
+	g->leave = e;
+	for (size_t i = 0; i < m->count; i++)
+		if (!m->peers[i].leave)
+			push(&m->peers[i], g->id, -1, e, 0);
+}
+
+static struct mpeer *peer_of_fd(struct model *m, int fd)
+{
+	for (size_t i = 0; i < m->count; i++)
+		for (unsigned int v = 0; v < m->nvec; v++)
+			if (m->peers[i].vectors[v] == fd)
+				return &m->peers[i];
+	return NULL;
+}
+
+static struct mpeer *gone_with(struct model *m, int id, uint64_t leave_event)
+{
+	for (size_t i = 0; i < m->count; i++)
+		if (m->peers[i].id == id && m->peers[i].leave == leave_event)
+			return &m->peers[i];
+	return NULL;
+}
+
+/* What the planner must owe @p: the rest of its stream, less the joins of
+ * peers that left, less the departures of those it received nothing of. */
+static size_t expected(struct model *m, struct mpeer *p,
+		       struct server_msg *out)
+{
+	size_t n = 0;
+
+	for (size_t k = p->cut; k < p->len; k++) {
+		struct server_msg *msg = &p->stream[k];
+		struct mpeer *owner = msg->fd >= 0 ? peer_of_fd(m, msg->fd)
+						   : NULL;
+		bool knew = false;
+
+		if (owner && owner->leave) {
+			seen.joins_skipped++;
+			continue;
+		}
+		if (msg->fd == -1 && msg->value >= 0 && msg->index == 0 &&
+		    msg->event != p->join) {
+			/* a departure: did it get any of that peer's join? */
+			struct mpeer *g = gone_with(m, (int)msg->value,
+						    msg->event);
+
+			assert_non_null(g);
+			for (size_t r = 0; r < p->cut; r++)
+				if (p->stream[r].fd >= 0 &&
+				    peer_of_fd(m, p->stream[r].fd) == g)
+					knew = true;
+			if (!knew && m->nvec) {
+				seen.departures_skipped++;
+				continue;
+			}
+		}
+		out[n++] = *msg;
+		seen.owed++;
+	}
+	return n;
+}
+
+static void check(struct model *m)
+{
+	struct resume_live live[MAX_PEERS];
+	struct resume_gone gone[MAX_PEERS];
+	struct mpeer *owner[MAX_PEERS];
+	struct resume_world w = { .vectors = m->nvec };
+	size_t nl = 0, ng = 0;
+
+	for (size_t i = 0; i < m->count; i++) {
+		struct mpeer *p = &m->peers[i];
+
+		if (p->leave)
+			continue;
+		p->cut = (size_t)rnd(m, p->len + 1);
+		live[nl] = (struct resume_live){
+			.id = p->id, .join = p->join, .vectors = p->vectors,
+			.sent_event = p->join,
+		};
+		if (p->cut) {
+			live[nl].sent_event = p->stream[p->cut - 1].event;
+			live[nl].sent_next = p->stream[p->cut - 1].index + 1;
+		}
+		if (live[nl].sent_event == p->join && p->cut < p->len &&
+		    p->stream[p->cut].event == p->join)
+			seen.mid_burst++;
+		owner[nl++] = p;
+	}
+	/* departures in the order they happened */
+	for (uint64_t e = 1; e <= m->events; e++)
+		for (size_t i = 0; i < m->count; i++)
+			if (m->peers[i].leave == e)
+				gone[ng++] = (struct resume_gone){
+					.id = m->peers[i].id,
+					.join = m->peers[i].join,
+					.leave = e,
+				};
+	w.live = live;
+	w.live_count = nl;
+	w.gone = gone;
+	w.gone_count = ng;
+	assert_int_equal(resume_world_prepare(&w), 0);
+	for (size_t k = 0; k < nl; k++) {
+		static struct server_msg want[MAX_MSGS];
+		struct server_msg *got = NULL;
+		size_t len = 0, cap = 0, n;
+
+		n = expected(m, owner[k], want);
+		assert_int_equal(resume_plan(&w, k, &got, &len, &cap), 0);
+		assert_int_equal(len, n);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(got[i].value, want[i].value);
+			assert_int_equal(got[i].fd, want[i].fd);
+			assert_int_equal(got[i].event, want[i].event);
+			assert_int_equal(got[i].index, want[i].index);
+		}
+		free(got);
+	}
+	resume_world_deinit(&w);
+}
+
+static void random_histories(unsigned int nvec, int rounds)
+{
+	static struct model m;
+
+	memset(&seen, 0, sizeof(seen));
+	for (int round = 0; round < rounds; round++) {
+		int steps;
+
+		memset(&m, 0, sizeof(m));
+		m.nvec = nvec;
+		m.rng = 0x9e3779b97f4a7c15ull + (uint64_t)round * 7919;
+		steps = 1 + (int)rnd(&m, 40);
+		for (int s = 0; s < steps; s++) {
+			size_t live = 0, pick;
+
+			for (size_t i = 0; i < m.count; i++)
+				live += !m.peers[i].leave;
+			if (live == 0 || rnd(&m, 3) != 0) {
+				if (join(&m))
+					continue;
+			}
+			if (live == 0)
+				continue;
+			pick = (size_t)rnd(&m, live);
+			for (size_t i = 0; i < m.count; i++)
+				if (!m.peers[i].leave && pick-- == 0) {
+					leave(&m, i);
+					break;
+				}
+		}
+		check(&m);
+	}
+	assert_true(seen.owed > 1000);
+	assert_true(seen.mid_burst > 100);
+	assert_true(seen.departures_skipped > 100 || nvec == 0);
+	assert_true(seen.joins_skipped > 100 || nvec == 0);
+}
+
+static void test_random_histories_two_vectors(void **state)
+{
+	random_histories(2, 3000);
+}
+
+static void test_random_histories_one_vector(void **state)
+{
+	random_histories(1, 3000);
+}
+
+/* Without vectors there are no eventfds to miss: every departure after
+ * its join is owed. */
+static void test_random_histories_no_vectors(void **state)
+{
+	random_histories(0, 3000);
+}
+
+/* By hand: 2 joins and leaves while 0 lags, then a new peer takes id 2:
+ * 0 must hear that 2 left before it hears of the new 2. */
+static void test_reused_id_is_announced_gone_first(void **state)
+{
+	static struct model m;
+	struct resume_live live[3];
+	struct resume_gone gone[1];
+	struct resume_world w = { .vectors = 1 };
+	struct server_msg *got = NULL;
+	size_t len = 0, cap = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.nvec = 1;
+	join(&m);                 /* event 1: id 0 */
+	join(&m);                 /* event 2: id 1 */
+	join(&m);                 /* event 3: id 2 */
+	leave(&m, 2);             /* event 4 */
+	m.next_id = 2;
+	join(&m);                 /* event 5: id 2 again */
+	assert_int_equal(m.peers[3].id, 2);
+	/* 0 got 2's eventfd (event 3), then nothing */
+	live[0] = (struct resume_live){ .id = 0, .join = 1,
+					.vectors = m.peers[0].vectors,
+					.sent_event = 3, .sent_next = 1 };
+	live[1] = (struct resume_live){ .id = 1, .join = 2,
+					.vectors = m.peers[1].vectors,
+					.sent_event = 5, .sent_next = 1 };
+	live[2] = (struct resume_live){ .id = 2, .join = 5,
+					.vectors = m.peers[3].vectors,
+					.sent_event = 5, .sent_next = 0 };
+	gone[0] = (struct resume_gone){ .id = 2, .join = 3, .leave = 4 };
+	w.live = live;
+	w.live_count = 3;
+	w.gone = gone;
+	w.gone_count = 1;
+	assert_int_equal(resume_world_prepare(&w), 0);
+	assert_int_equal(resume_plan(&w, 0, &got, &len, &cap), 0);
+	assert_int_equal(len, 2);
+	assert_int_equal(got[0].value, 2);
+	assert_int_equal(got[0].fd, -1);
+	assert_int_equal(got[0].event, 4);
+	assert_int_equal(got[1].value, 2);
+	assert_int_equal(got[1].fd, m.peers[3].vectors[0]);
+	assert_int_equal(got[1].event, 5);
+	/* the new 2 gets its whole join: it never knew the old one */
+	len = 0;
+	assert_int_equal(resume_plan(&w, 2, &got, &len, &cap), 0);
+	assert_int_equal(len, 3 + 2 + 1);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(got[i].event, 5);
+	/* 1 is up to date */
+	len = 0;
+	assert_int_equal(resume_plan(&w, 1, &got, &len, &cap), 0);
+	assert_int_equal(len, 0);
+	free(got);
+	resume_world_deinit(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_histories_two_vectors),
+		cmocka_unit_test(test_random_histories_one_vector),
+		cmocka_unit_test(test_random_histories_no_vectors),
+		cmocka_unit_test(test_reused_id_is_announced_gone_first),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
