@@ -17,33 +17,17 @@
 
 #include "fuzz.h"
 #include "protocol.h"
+#include "send-fds.h"
 
 static void send_chunk(int sock, const uint8_t *data, size_t len, int nfds)
 {
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} control;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[2] = { -1, -1 };
 
 	for (int i = 0; i < nfds; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (nfds && len) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	}
-	if (len && sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		abort(); /* a few KiB always fit in the socket buffer */
+	/* a few KiB always fit in the socket buffer */
+	if (len && send_fds(sock, data, len, fds, nfds) < 0)
+		abort();
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "protocol.h"
+#include "send-fds.h"
 
 struct pair {
 	int tx, rx;
@@ -50,26 +51,11 @@ static int teardown(void **state)
 /* Sends raw bytes with @nfds copies of @fd attached. */
 static void send_raw(int sock, const void *bytes, size_t len, int fd, int nfds)
 {
-	struct iovec iov = { .iov_base = (void *)bytes, .iov_len = len };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(16 * sizeof(int))];
-	} control;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[SEND_FDS_MAX] = { 0 };
 
-	if (nfds) {
-		struct cmsghdr *c;
-
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		for (int i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
-	}
-	assert_int_equal(sendmsg(sock, &msg, 0), (ssize_t)len);
+	for (int i = 0; i < nfds; i++)
+		fds[i] = fd;
+	assert_int_equal(send_fds(sock, bytes, len, fds, nfds), (ssize_t)len);
 }
 
 static void le64(uint8_t out[8], int64_t v)
