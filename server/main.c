@@ -819,17 +819,17 @@ int main(int argc, char **argv)
 		status = -1;
 		owner = true;
 		log_notice("took over from pid %d: %zu peers on %s, shared "
-			   "memory of %s, %u vectors per peer", old, st.peers,
+			   "memory of %s, %u vector%s per peer", old, st.peers,
 			   app.listener.name,
 			   format_size(size, sizeof(size), app.shm.size),
-			   opt->vectors);
+			   opt->vectors, opt->vectors == 1 ? "" : "s");
 	} else {
-		log_notice("listening on %s%s: shared memory %s, %s, %u vectors "
+		log_notice("listening on %s%s: shared memory %s, %s, %u vector%s "
 			   "per peer", app.listener.name,
 			   app.listener.inherited ? " (from systemd)" : "",
 			   shm_description(opt, what, sizeof(what)),
 			   format_size(size, sizeof(size), app.shm.size),
-			   opt->vectors);
+			   opt->vectors, opt->vectors == 1 ? "" : "s");
 	}
 	unblock_signals();
 	report_to_parent(parent, "ready");
