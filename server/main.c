@@ -125,15 +125,16 @@ static void report_to_parent(int fd, const char *msg)
 static int write_pid_file(const char *path)
 {
 	FILE *f = fopen(path, "we");
+	int r = 0;
 
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
-		int r = -errno;
-
-		if (f)
-			fclose(f);
-		return r ? r : -EIO;
-	}
-	return 0;
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%d\n", (int)getpid()) < 0)
+		r = errno ? -errno : -EIO;
+	/* fclose() frees the stream even when it fails: once, whatever */
+	if (fclose(f) != 0 && r == 0)
+		r = errno ? -errno : -EIO;
+	return r;
 }
 
 /* Removes the pid file if it still names this process. */
@@ -362,6 +363,10 @@ static void on_upgrade_signal(void *data)
 	if (pid < 0) {
 		log_error("upgrade failed, this server goes on serving: %s",
 			  err);
+		/* the new process may have got as far as the pid file */
+		if (!app->opt.foreground && write_pid_file(app->opt.pid_file) < 0)
+			log_warning("cannot write pid file %s again: %s",
+				    app->opt.pid_file, strerror(errno));
 		systemd_notify("READY=1\nSTATUS=%zu peers (upgrade failed)",
 			       st.peers);
 		sigprocmask(SIG_SETMASK, &mask, NULL);

@@ -265,16 +265,21 @@ class Daemon(TestCase):
         self.assertFalse(os.path.exists(f"/dev/shm/{name}"))
 
     def test_daemon_reports_pid_file_error(self):
-        sock = os.path.join(self.tmpdir, "d.sock")
-        name = unique_name()
-        self.later(shm_unlink, name)
-        code, out, err = run_server("-S", sock, "-p", "/nonexistent/x.pid",
-                                    "-M", name)
-        self.assertEqual(code, 1)
-        self.assertIn("cannot write pid file /nonexistent/x.pid", err)
-        # the daemon cleaned up after itself
-        wait_until(lambda: not os.path.exists(sock), what="socket removed")
-        self.assertFalse(os.path.exists(f"/dev/shm/{name}"))
+        # cannot open it; can open it but not write it (the error comes
+        # when the stream is flushed, at fclose)
+        for pidfile, why in (("/nonexistent/x.pid", "No such file"),
+                             ("/dev/full", "No space left")):
+            sock = os.path.join(self.tmpdir, "d.sock")
+            name = unique_name()
+            self.later(shm_unlink, name)
+            code, out, err = run_server("-S", sock, "-p", pidfile, "-M", name)
+            self.assertEqual(code, 1, err)
+            self.assertIn(f"cannot write pid file {pidfile}: {why}", err)
+            self.assertNotIn("double free", err)
+            # the daemon cleaned up after itself
+            wait_until(lambda: not os.path.exists(sock),
+                       what="socket removed")
+            self.assertFalse(os.path.exists(f"/dev/shm/{name}"))
 
     def test_daemon_start_error_goes_to_terminal(self):
         code, out, err = run_server("-S", "/nonexistent/s", "-M", unique_name())

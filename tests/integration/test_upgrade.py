@@ -14,7 +14,7 @@ import unittest
 
 from ivshmem_test import (TestCase, FdStore, Peer, SERVER, TIMEOUT,
                           become_subreaper, listening_socket, open_fds, ring,
-                          wait_pid, wait_until)
+                          shm_unlink, unique_name, wait_pid, wait_until)
 
 SWARM = os.environ.get("SWARM", "")
 VECTORS = 2
@@ -234,6 +234,41 @@ class Supervised(TestCase):
         self.assertFalse(os.path.exists(pidfile))
         self.assertFalse(os.path.exists(sock))
         self.assertFalse(os.path.exists(f"/dev/shm/{name}"))
+
+    def test_a_failed_upgrade_leaves_the_daemons_pid_file(self):
+        # the daemon runs from a copy, which becomes a "new binary" that
+        # gets as far as the pid file (emptied) and then fails
+        binary = os.path.join(self.tmpdir, "ivshmem-server")
+        shutil.copy(SERVER, binary)
+        sock = os.path.join(self.tmpdir, "d.sock")
+        pidfile = os.path.join(self.tmpdir, "d.pid")
+        ran = os.path.join(self.tmpdir, "ran")
+        name = unique_name()
+        self.later(shm_unlink, name)
+        self.reap_daemon(pidfile)
+        p = subprocess.run([binary, "-S", sock, "-p", pidfile, "-M", name,
+                            "-n", str(VECTORS)], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        with open(pidfile) as f:
+            old = int(f.read())
+        a, b = Peer(sock, VECTORS), Peer(sock, VECTORS)
+        self.later(a.close)
+        self.later(b.close)
+        with open(binary + ".new", "w") as f:
+            f.write(f"#!/bin/sh\n: > {pidfile}\ntouch {ran}\nexit 1\n")
+        os.chmod(binary + ".new", 0o755)
+        os.rename(binary + ".new", binary)
+        os.kill(old, signal.SIGUSR2)
+
+        def restored():
+            with open(pidfile) as f:
+                return os.path.exists(ran) and f.read() == f"{old}\n"
+        wait_until(restored, what="the old server's pid in its pid file")
+        ring(a, b)
+        os.kill(old, signal.SIGTERM)
+        self.assertEqual(wait_pid(old), 0)
+        self.assertFalse(os.path.exists(pidfile))
 
     def test_the_new_process_tells_the_service_manager(self):
         notify = FdStore(self.tmpdir)
