@@ -91,6 +91,7 @@ struct server {
 	int listen_fd;
 	struct loop_io *listen_io;
 	struct loop_timer *accept_timer;
+	unsigned long accept_retries; /* of the current shortage of fds */
 	struct loop_timer *send_timer;
 	struct loop_timer *shutdown_timer;
 	struct fdref *shm;
@@ -540,12 +541,24 @@ static int make_spare(struct server *s)
 	return 0;
 }
 
+/* Said once a shortage, not at every retry: a client that keeps the
+ * server at its fd limit must not flood the log. */
 static void pause_accepting(struct server *s, const char *why)
 {
-	log_warning("cannot accept clients: %s; retrying in %g s", why,
-		    ACCEPT_RETRY);
+	if (s->accept_retries++ == 0)
+		log_warning("cannot accept clients: %s; retrying every %g s",
+			    why, ACCEPT_RETRY);
 	loop_io_set(s->listen_io, 0);
 	loop_timer_start(s->accept_timer, ACCEPT_RETRY);
+}
+
+static void accepting_again(struct server *s)
+{
+	if (!s->accept_retries)
+		return;
+	log_notice("accepting clients again, after %lu retries",
+		   s->accept_retries);
+	s->accept_retries = 0;
 }
 
 static void on_listen(struct loop_io *io, int events, void *data)
@@ -568,8 +581,10 @@ static void on_listen(struct loop_io *io, int events, void *data)
 		fd = accept4(s->listen_fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EAGAIN)
+			if (errno == EAGAIN) {
+				accepting_again(s);
 				break;
+			}
 			/* the client gave up before we got to it */
 			if (errno == ECONNABORTED || errno == EINTR ||
 			    errno == EPROTO || errno == EPERM)
@@ -578,6 +593,7 @@ static void on_listen(struct loop_io *io, int events, void *data)
 			pause_accepting(s, strerror(errno));
 			break;
 		}
+		accepting_again(s);
 		peer_join(s, fd);
 		/* ready for the next one before anyone hears of this one, so
 		 * that the fds in use only change when peers come and go */

@@ -333,6 +333,9 @@ class Limits(TestCase):
             self.assertIn(b.id, c.order)
         # nobody was accepted only to be turned away
         self.assertNotIn("refusing", srv.log())
+        # the shortage is logged once, not at every retry, and its end
+        self.assertEqual(srv.log().count("cannot accept clients"), 1)
+        srv.wait_log(r"accepting clients again, after \d+ retries")
 
 if __name__ == "__main__":
     unittest.main()
