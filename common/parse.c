@@ -84,21 +84,35 @@ int parse_size(const char *text, uint64_t *out)
 	return 0;
 }
 
-int parse_uint(const char *text, uint64_t max, uint64_t *out)
+static int parse_base(const char *text, int base, uint64_t max,
+		      uint64_t *out)
 {
-	char *end;
+	unsigned char first = (unsigned char)text[0];
 	unsigned long long v;
+	char *end;
 
-	if (!isdigit((unsigned char)text[0]))
+	if (!(base == 16 ? isxdigit(first) : isdigit(first)))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(text, &end, 0);
-	if (*end)
+	v = strtoull(text, &end, base);
+	if (*end || (base == 16 && strpbrk(text, "xX")))
 		return -EINVAL;
 	if (errno == ERANGE || v > max)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+int parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+	return parse_base(text, 0, max, out);
+}
+
+int parse_number(const char *text, uint64_t max, uint64_t *out)
+{
+	if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
+		return parse_base(text + 2, 16, max, out);
+	return parse_base(text, 10, max, out);
 }
 
 uint64_t pow2_ceil(uint64_t v)

@@ -15,10 +15,13 @@
 int parse_size(const char *text, uint64_t *out);
 
 /*
- * Parses a whole number in decimal, 0x-hex or 0-octal, with nothing after
- * it, in 0..max. Returns 0, -EINVAL or -ERANGE.
+ * Parses a whole number in decimal, 0x-hex or 0-octal (as strtoul() with
+ * base 0, which QEMU's options use), with nothing after it, in 0..max.
+ * Returns 0, -EINVAL or -ERANGE.
  */
 int parse_uint(const char *text, uint64_t max, uint64_t *out);
+/* The same in decimal or 0x-hex only: a leading 0 is no octal. */
+int parse_number(const char *text, uint64_t max, uint64_t *out);
 
 /* The smallest power of two >= v, for 1 <= v <= 2^63. */
 uint64_t pow2_ceil(uint64_t v);

@@ -176,7 +176,7 @@ static int windows_limits(const struct args *a, const struct command *cmd)
 static int number(const char *text, uint64_t max, uint64_t *out,
 		  const char *what)
 {
-	int r = parse_uint(text, max, out);
+	int r = parse_number(text, max, out);
 
 	if (r == -EINVAL && parse_size(text, out) == 0)
 		r = *out > max ? -ERANGE : 0;

@@ -123,6 +123,9 @@ class Commands(ToolTest):
                          "              |Hello, world|\n")
         rc, out, _ = self.run_tool(*s, "read", "16", "12", "--raw")
         self.assertEqual((rc, out), (OK, b"Hello, world"))
+        # a leading 0 is decimal, as the help says, not octal
+        rc, out, _ = self.run_tool(*s, "read", "016", "012", "--raw")
+        self.assertEqual((rc, out), (OK, b"Hello, world"))
         # from a file, from stdin, at a suffixed offset
         path = os.path.join(self.tmpdir, "data")
         with open(path, "wb") as f:

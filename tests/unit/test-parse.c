@@ -97,6 +97,32 @@ static void test_uint(void **state)
 			 -ERANGE);
 }
 
+/* The client's numbers: a leading 0 is decimal, not octal. */
+static void test_number(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(parse_number("010", 100, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(parse_uint("010", 100, &v), 0);
+	assert_int_equal(v, 8);
+	assert_int_equal(parse_number("0x1F", 100, &v), 0);
+	assert_int_equal(v, 31);
+	assert_int_equal(parse_number("0XfF", 255, &v), 0);
+	assert_int_equal(v, 255);
+	assert_int_equal(parse_number("0", 0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_number("0x100", 255, &v), -ERANGE);
+	assert_int_equal(parse_number("0x", 255, &v), -EINVAL);
+	assert_int_equal(parse_number("0x0x1", 255, &v), -EINVAL);
+	assert_int_equal(parse_number("0x-1", 255, &v), -EINVAL);
+	assert_int_equal(parse_number("0x 1", 255, &v), -EINVAL);
+	assert_int_equal(parse_number("09", 255, &v), 0);
+	assert_int_equal(v, 9);
+	assert_int_equal(parse_number("1e3", 10000, &v), -EINVAL);
+	assert_int_equal(parse_number("+1", 10, &v), -EINVAL);
+}
+
 static void test_pow2(void **state)
 {
 	assert_int_equal(pow2_ceil(1), 1);
@@ -127,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_uint),
+		cmocka_unit_test(test_number),
 		cmocka_unit_test(test_pow2),
 		cmocka_unit_test(test_format),
 	};
