@@ -728,10 +728,8 @@ int options_parse(struct options *o, int argc, char **argv)
 		options_deinit(o);
 		return 1;
 	}
-	fprintf(stderr, "ivshmem-server: %s\n", err);
-	if (r == -1)
-		fprintf(stderr, "Try 'ivshmem-server -h' for more "
-			"information.\n");
+	fprintf(stderr, "ivshmem-server: %s%s\n", err,
+		r == -1 ? " (see ivshmem-server -h)" : "");
 	options_deinit(o);
 	return -1;
 }

@@ -37,7 +37,9 @@ class Options(TestCase):
         code, out, err = run_server(*args)
         self.assertEqual(code, 1, f"{args}: {err}")
         self.assertIn(message, err)
-        self.assertIn("Try 'ivshmem-server -h'", err)
+        # one line, with where to look
+        self.assertRegex(err, r"^ivshmem-server: [^\n]+ \(see ivshmem-server "
+                         r"-h\)\n$")
         self.assertEqual(out, "")
 
     def test_bad_options(self):
