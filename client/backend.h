@@ -117,7 +117,7 @@ void front_peer_event(struct ivshmem *h, int peer,
 void front_server_event(struct ivshmem *h, enum ivshmem_server_event event);
 
 /* Backends' open functions; pci_* are the guest backend of the platform
- * (pci-linux.c, windows.c) */
+ * (pci-linux.c, pci-windows.c) */
 int plain_open(struct ivshmem **out, const char *path, uint64_t size,
 	       unsigned flags);
 int doorbell_open(struct ivshmem **out, const char *socket_path,

@@ -227,7 +227,7 @@ class Units(unittest.TestCase):
             self.assertIsNotNone(m, p.stdout + p.stderr)
             self.assertLessEqual(float(m.group(1)), 2.0, p.stdout)
 
-    def test_reload_upgrades_and_the_store_keeps_the_peers(self):
+    def test_units_reload_by_upgrade_and_size_the_store_alike(self):
         for unit in ("ivshmem-server.service", "ivshmem-server@.service"):
             with open(os.path.join(self.dir, unit)) as f:
                 text = f.read()
