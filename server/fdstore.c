@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fdstore.h"
@@ -23,6 +22,7 @@
 #include "loop.h"
 #include "parse.h"
 #include "protocol.h"
+#include "ring.h"
 #include "systemd.h"
 
 /* How long to wait before sending again after a transient failure. */
@@ -223,17 +223,12 @@ static int enqueue(struct fdstore *st, int fd, const char *name)
 	struct request *rq;
 
 	if (st->len == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 64;
-		struct request *q = malloc(cap * sizeof(*q));
+		struct request *q = ring_grow(st->queue, &st->head, st->len,
+					      &st->cap, sizeof(*q), 64);
 
 		if (!q)
 			return -ENOMEM;
-		for (size_t i = 0; i < st->len; i++)
-			q[i] = st->queue[(st->head + i) & (st->cap - 1)];
-		free(st->queue);
 		st->queue = q;
-		st->cap = cap;
-		st->head = 0;
 	}
 	rq = &st->queue[(st->head + st->len) & (st->cap - 1)];
 	rq->fd = fd;
@@ -275,22 +270,26 @@ void fdstore_remove(struct fdstore *st, const char *name)
 		st->count--;
 }
 
-static int64_t now_ms(void)
+void fdstore_remove_peer(struct fdstore *st, uint64_t join, int id,
+			 unsigned int nvec, unsigned int count)
 {
-	struct timespec ts;
+	char name[FDSTORE_NAME_MAX];
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (unsigned int i = 0; i < count && i <= nvec; i++) {
+		fdstore_peer_name(name, sizeof(name), join, id,
+				  i < nvec ? (int)i : -1);
+		fdstore_remove(st, name);
+	}
 }
 
 int fdstore_sync(struct fdstore *st, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	double deadline = loop_clock_ms() + timeout_ms;
 	int r;
 
 	while ((r = send_queue(st)) < 0 && !st->broken) {
 		struct pollfd pfd = { .fd = st->sock, .events = POLLOUT };
-		int64_t left = deadline - now_ms();
+		double left = deadline - loop_clock_ms();
 
 		if (left <= 0) {
 			flush(st); /* the loop takes over again */
@@ -299,7 +298,7 @@ int fdstore_sync(struct fdstore *st, int timeout_ms)
 		/* polling sees a full queue; the rest needs time */
 		if (r != -EAGAIN && left > 10)
 			left = 10;
-		poll(&pfd, 1, (int)left);
+		poll(&pfd, 1, (int)left + 1);
 	}
 	loop_io_set(st->io, 0);
 	loop_timer_stop(st->retry);

@@ -59,6 +59,10 @@ void fdstore_set_count(struct fdstore *st, size_t n);
 int fdstore_add(struct fdstore *st, int fd, const char *name);
 /* Queues the removal of the fds stored as @name. */
 void fdstore_remove(struct fdstore *st, const char *name);
+/* Takes the first @count of a peer's names out of the store, in the order
+ * they go in: its vectors 0..@nvec-1, then its socket. */
+void fdstore_remove_peer(struct fdstore *st, uint64_t join, int id,
+			 unsigned int nvec, unsigned int count);
 
 /* Sends what is queued, waiting at most @timeout_ms for the manager to
  * take it: 0, -ETIMEDOUT, or another negative errno. */

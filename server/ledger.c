@@ -11,6 +11,7 @@
  * leaves nothing half-written in what a reader trusts.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,8 +154,10 @@ void ledger_reset(struct ledger *l)
 	unsigned int vectors = h->vectors;
 	uint32_t id_count = h->id_count;
 
-	/* cut to nothing and back: zeroes, and gives the memory back */
-	if (ftruncate(l->fd, 0) < 0 || ftruncate(l->fd, (off_t)l->size) < 0)
+	/* a hole zeroes and gives the memory back; the size stays, so that
+	 * the mapping stays valid even if that fails */
+	if (fallocate(l->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)l->size) < 0)
 		memset(l->hdr, 0, l->size);
 	init_header(h, vectors, id_count);
 }
@@ -165,7 +168,7 @@ uint64_t ledger_join(struct ledger *l, int id)
 	uint64_t e = l->hdr->events + 1;
 
 	SET(l->hdr->events, e);
-	outq_mark_set(&slot->sent, e, 0);
+	outq_mark_set(&slot->track.sent, e, 0);
 	SET(slot->join, e);
 	return e;
 }
@@ -191,9 +194,9 @@ uint64_t ledger_leave(struct ledger *l, int id)
 	return e;
 }
 
-struct outq_mark *ledger_mark(struct ledger *l, int id)
+struct outq_track *ledger_track(struct ledger *l, int id)
 {
-	return &l->slots[id].sent;
+	return &l->slots[id].track;
 }
 
 void ledger_set_next_id(struct ledger *l, uint32_t next)

@@ -21,7 +21,7 @@
 
 #include "outq.h"
 
-#define LEDGER_VERSION 1
+#define LEDGER_VERSION 2
 /* Departures kept: a peer more than this many behind at a crash cannot be
  * brought up to date (resume.h). */
 #define LEDGER_RING 65536
@@ -33,7 +33,7 @@ enum {
 
 struct ledger_slot {
 	uint64_t join;          /* the event of its join; 0: the id is free */
-	struct outq_mark sent;  /* the last message sent to it */
+	struct outq_track track; /* what was sent to it */
 };
 
 struct ledger_departure {
@@ -83,7 +83,7 @@ void ledger_reset(struct ledger *l);
 uint64_t ledger_join(struct ledger *l, int id);
 /* Numbers the departure of @id, records it in the ring, frees the slot. */
 uint64_t ledger_leave(struct ledger *l, int id);
-struct outq_mark *ledger_mark(struct ledger *l, int id);
+struct outq_track *ledger_track(struct ledger *l, int id);
 void ledger_set_next_id(struct ledger *l, uint32_t next);
 void ledger_set_flags(struct ledger *l, uint32_t flags, bool on);
 /* The POSIX object this server created (and unlinks at exit), or NULL. */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <ev.h>
 
@@ -82,6 +83,14 @@ void loop_quit(struct loop *loop)
 double loop_now(const struct loop *loop)
 {
 	return ev_now(loop->ev);
+}
+
+double loop_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static int to_ev(int events)

@@ -25,6 +25,8 @@ void loop_fork(struct loop *loop);
 void loop_quit(struct loop *loop);
 /* The time of the current event, in seconds. */
 double loop_now(const struct loop *loop);
+/* The monotonic clock now, in milliseconds: for waits outside the loop. */
+double loop_clock_ms(void);
 
 /* Watches @fd for @events (LOOP_READ | LOOP_WRITE, or 0 to pause). */
 struct loop_io *loop_io_new(struct loop *loop, int fd, int events,

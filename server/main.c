@@ -16,7 +16,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fdcheck.h"
@@ -260,14 +259,6 @@ out:
 	systemd_notify("READY=1\nSTATUS=%zu peers", st.peers);
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Everything the new process needs, in @h (which borrows the fds). */
 static int describe(const struct app *app, struct handover *h)
 {
@@ -342,7 +333,7 @@ static void on_upgrade_signal(void *data)
 {
 	struct app *app = data;
 	struct server_stats st;
-	double start = now_ms();
+	double start = loop_clock_ms();
 	sigset_t mask;
 	char err[512];
 	pid_t pid;
@@ -374,7 +365,7 @@ static void on_upgrade_signal(void *data)
 	}
 	log_notice("upgraded: pid %d serves the %zu peers now; this server "
 		   "paused for %.1f ms and exits", (int)pid, st.peers,
-		   now_ms() - start);
+		   loop_clock_ms() - start);
 	/* as the main process, which the new one is not yet */
 	systemd_notify("MAINPID=%d", (int)pid);
 	app->handed_over = true;
@@ -512,14 +503,9 @@ static void report_failure(int *parent, int *status, const char *fmt, ...)
 static void unstore_peers(struct fdstore *store, const struct server_state *st,
 			  unsigned int vectors)
 {
-	char name[FDSTORE_NAME_MAX];
-
 	for (size_t i = 0; store && i < st->peer_count; i++)
-		for (int v = -1; v < (int)vectors; v++) {
-			fdstore_peer_name(name, sizeof(name),
-					  st->peers[i].join, st->peers[i].id, v);
-			fdstore_remove(store, name);
-		}
+		fdstore_remove_peer(store, st->peers[i].join, st->peers[i].id,
+				    vectors, vectors + 1);
 }
 
 /* With the peers the service manager kept for us, or none if that fails. */

@@ -3,12 +3,14 @@
  * A peer's outbound queue
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "outq.h"
 #include "protocol.h"
+#include "ring.h"
 
 struct fdref *fdref_new(int fd)
 {
@@ -60,30 +62,19 @@ const struct outmsg *outq_at(const struct outq *q, size_t i)
 	return &q->ring[(q->head + i) & (q->cap - 1)];
 }
 
-static int grow(struct outq *q)
-{
-	size_t cap = q->cap ? q->cap * 2 : 16;
-	struct outmsg *ring = malloc(cap * sizeof(*ring));
-
-	if (!ring)
-		return -ENOMEM;
-	/* unroll the ring so that the oldest message is at index 0 */
-	for (size_t i = 0; i < q->len; i++)
-		ring[i] = q->ring[(q->head + i) & (q->cap - 1)];
-	free(q->ring);
-	q->ring = ring;
-	q->cap = cap;
-	q->head = 0;
-	return 0;
-}
-
 int outq_push(struct outq *q, int64_t value, struct fdref *fd, uint64_t event,
 	      uint32_t index)
 {
 	struct outmsg *m;
 
-	if (q->len == q->cap && grow(q) < 0)
-		return -ENOMEM;
+	if (q->len == q->cap) {
+		struct outmsg *ring = ring_grow(q->ring, &q->head, q->len,
+						&q->cap, sizeof(*ring), 16);
+
+		if (!ring)
+			return -ENOMEM;
+		q->ring = ring;
+	}
 	m = &q->ring[(q->head + q->len) & (q->cap - 1)];
 	m->value = value;
 	m->fd = fdref_get(fd);
@@ -97,12 +88,22 @@ int outq_flush(struct outq *q, int sock)
 {
 	while (q->len) {
 		struct outmsg *m = &q->ring[q->head];
-		int r = proto_send(sock, m->value, m->fd ? m->fd->fd : -1);
+		bool reset = m->index & OUTQ_RESET;
+		int r;
 
-		if (r < 0)
+		if (q->track && !reset)
+			outq_mark_set(&q->track->sending, m->event, m->index);
+		r = proto_send(sock, m->value, m->fd ? m->fd->fd : -1);
+		if (r < 0) {
+			if (q->track && !reset)
+				outq_mark_set(&q->track->sending, m->event,
+					      m->index | OUTQ_NOT_SENT);
 			return r;
-		if (q->mark)
-			outq_mark_set(q->mark, m->event, m->index + 1);
+		}
+		if (q->track)
+			outq_mark_set(&q->track->sent, m->event,
+				      reset ? m->index & ~OUTQ_RESET :
+					      m->index + 1);
 		fdref_put(m->fd);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->len--;

@@ -46,12 +46,32 @@ struct outq_mark {
 	uint64_t tag; /* low 32 bits of the event << 32 | index + 1 */
 };
 
+/*
+ * A process killed in sendmsg() dies as the call returns, before it can
+ * move the mark: the message it was sending may have arrived or not.
+ * @sending names that message (its index, not index + 1), written before
+ * the call: a crash leaves it ahead of @sent only if the message was on
+ * its way. The resume planner (resume.c) repairs what it may have done.
+ */
+struct outq_track {
+	struct outq_mark sending;
+	struct outq_mark sent;
+};
+
+/* Real indices stay below 2^31 (3 + 2048 vectors x 65536 peers), which
+ * leaves a bit for two flags. In a queued message's index: a message the
+ * resume planner adds, outside the peer's stream, after which the mark is
+ * set to (event, index without the flag), back to before a block it sends
+ * again. In track->sending: sendmsg() failed, the message did not go. */
+#define OUTQ_RESET 0x80000000u
+#define OUTQ_NOT_SENT 0x80000000u
+
 struct outq {
 	struct outmsg *ring;
 	size_t head; /* index of the oldest message */
 	size_t len;
 	size_t cap;  /* a power of two, or 0 */
-	struct outq_mark *mark; /* updated as messages go out; may be NULL */
+	struct outq_track *track; /* updated as messages go out; may be NULL */
 };
 
 void outq_init(struct outq *q);
@@ -67,7 +87,8 @@ int outq_push(struct outq *q, int64_t value, struct fdref *fd, uint64_t event,
  * Sends from the head until the queue is empty (0), the socket is full
  * (-EAGAIN) or sending fails (another negative errno, e.g. -EPIPE, or
  * -ETOOMANYREFS when the kernel's limit of fds in flight is reached).
- * Moves the mark past each message sent.
+ * Names each message in track->sending before it goes, and moves
+ * track->sent past it after.
  */
 int outq_flush(struct outq *q, int sock);
 

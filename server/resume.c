@@ -10,6 +10,16 @@
  * eventfds, each later departure the id alone. Its mark (event, next
  * index) says how far it got. The planner walks that stream from the mark
  * on and emits what a peer that is still there can still be sent.
+ *
+ * The message that was being sent when the server died (the one in doubt)
+ * may have arrived or not. A receiver numbers a peer's eventfds in the
+ * order they come, so one eventfd twice, or one missing, would shift the
+ * vectors after it. When the message in doubt is one of a live peer's
+ * eventfds, the planner sends that peer's departure, which clears whatever
+ * the receiver has of it, then the whole block again: the same result
+ * whatever arrived. The departure sets the mark back to the start of the
+ * block (OUTQ_RESET), where the receiver then is. When it is one of a gone
+ * peer's eventfds, the receiver is told that peer left.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +84,9 @@ struct plan {
 	bool failed;
 	uint64_t event;   /* the mark: what was received */
 	uint32_t next;
+	bool doubt;       /* this one may have been received too: */
+	uint64_t doubt_event;
+	uint32_t doubt_index;
 };
 
 /* Whether message @index of @event is past the mark. */
@@ -82,10 +95,26 @@ static bool owed(const struct plan *pl, uint64_t event, uint32_t index)
 	return event > pl->event || (event == pl->event && index >= pl->next);
 }
 
-static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
+/* Whether the message in doubt is one of messages @first..@first+@n-1 of
+ * @event. */
+static bool doubt_in(const struct plan *pl, uint64_t event, uint32_t first,
+		     unsigned int n)
+{
+	return pl->doubt && pl->doubt_event == event &&
+	       pl->doubt_index >= first && pl->doubt_index - first < n;
+}
+
+/* Whether some of those messages may have come through. */
+static bool some_received(const struct plan *pl, uint64_t event,
+			  uint32_t first, unsigned int n)
+{
+	return (n && !owed(pl, event, first)) || doubt_in(pl, event, first, n);
+}
+
+static void push(struct plan *pl, int64_t value, int fd, uint64_t event,
 		 uint32_t index)
 {
-	if (pl->failed || !owed(pl, event, index))
+	if (pl->failed)
 		return;
 	if (*pl->len == *pl->cap) {
 		size_t cap = *pl->cap ? *pl->cap * 2 : 16;
@@ -101,6 +130,29 @@ static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
 	(*pl->msgs)[(*pl->len)++] = (struct server_msg){
 		.value = value, .fd = fd, .event = event, .index = index,
 	};
+}
+
+/* A message of the stream, if it is past the mark. */
+static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
+		 uint32_t index)
+{
+	if (owed(pl, event, index))
+		push(pl, value, fd, event, index);
+}
+
+/* Peer @id's eventfds, messages @first.. of @event; whole again after its
+ * departure when the message in doubt is among them (see the top). */
+static void emit_block(struct plan *pl, int id, const int *vectors,
+		       unsigned int nvec, uint64_t event, uint32_t first)
+{
+	if (doubt_in(pl, event, first, nvec)) {
+		push(pl, id, -1, event, OUTQ_RESET | first);
+		for (unsigned int v = 0; v < nvec; v++)
+			push(pl, id, vectors[v], event, first + v);
+		return;
+	}
+	for (unsigned int v = 0; v < nvec; v++)
+		emit(pl, id, vectors[v], event, first + v);
 }
 
 /* The first of @n items of @size bytes, sorted by the uint64_t at @offset
@@ -166,11 +218,11 @@ static void plan_burst(struct resume_world *w, size_t p, struct plan *pl,
 		if (li < p && (!g || w->live[li].join < g->join)) {
 			const struct resume_live *q = &w->live[li++];
 
-			for (unsigned int v = 0; v < nvec; v++, index++)
-				emit(pl, q->id, q->vectors[v], j, index);
+			emit_block(pl, q->id, q->vectors, nvec, j, index);
+			index += nvec;
 		} else if (g) {
-			/* it knew g if g's first message came through */
-			if (!owed(pl, j, index))
+			/* it knows g if some of g's eventfds came through */
+			if (some_received(pl, j, index, nvec))
 				w->known[w->gone_by_join[gi]] = stamp;
 			gi++;
 			index += nvec;
@@ -187,10 +239,15 @@ int resume_plan(struct resume_world *w, size_t p, struct server_msg **msgs,
 {
 	const struct resume_live *me = &w->live[p];
 	struct plan pl = { .msgs = msgs, .len = len, .cap = cap,
-			   .event = me->sent_event, .next = me->sent_next };
+			   .event = me->sent_event, .next = me->sent_next,
+			   .doubt_event = me->sending_event,
+			   .doubt_index = me->sending_index };
 	uint64_t stamp = p + 1, j = me->join;
 	size_t li, gi;
 
+	/* in doubt unless it surely went (the mark is past it) or did not */
+	pl.doubt = !(me->sending_index & OUTQ_NOT_SENT) &&
+		   owed(&pl, me->sending_event, me->sending_index);
 	if (pl.event == j)
 		plan_burst(w, p, &pl, stamp);
 	/* Of the gone it may not have been told of (all were there at J or
@@ -200,7 +257,8 @@ int resume_plan(struct resume_world *w, size_t p, struct server_msg **msgs,
 		const struct resume_gone *g = &w->gone[gi];
 
 		if (w->vectors == 0 ||
-		    (g->join < j ? pl.event > j : !owed(&pl, g->join, 0)))
+		    (g->join < j ? pl.event > j :
+				   some_received(&pl, g->join, 0, w->vectors)))
 			w->known[gi] = stamp;
 	}
 	/* the later events, in order: joins of live peers, departures */
@@ -213,8 +271,7 @@ int resume_plan(struct resume_world *w, size_t p, struct server_msg **msgs,
 		    (li < w->live_count && w->live[li].join < w->gone[gi].leave)) {
 			const struct resume_live *q = &w->live[li++];
 
-			for (unsigned int v = 0; v < w->vectors; v++)
-				emit(&pl, q->id, q->vectors[v], q->join, v);
+			emit_block(&pl, q->id, q->vectors, w->vectors, q->join, 0);
 		} else {
 			const struct resume_gone *g = &w->gone[gi];
 
@@ -468,13 +525,28 @@ static bool has_left(const uint64_t *joins, size_t n, uint64_t join)
 	return bsearch(&join, joins, n, sizeof(*joins), by_u64) != NULL;
 }
 
+/* How many peers were there when event @j happened: those the ledger
+ * has as there that joined before, and those that left since. */
+static size_t present_at(const struct ledger *l, const struct resume_gone *gone,
+			 size_t ngone, uint64_t j)
+{
+	size_t n = 0;
+
+	for (uint32_t id = 0; id < l->hdr->id_count; id++)
+		n += l->slots[id].join && l->slots[id].join < j;
+	for (size_t i = 0; i < ngone; i++)
+		n += gone[i].join < j && gone[i].leave > j;
+	return n;
+}
+
 /* Why a stored peer cannot be resumed, or NULL; "" when the ledger does
  * not have it as there (it left, or its id went to another). */
 static const char *unusable(const struct resume *res, const struct ledger *l,
+			    const struct resume_gone *gone, size_t ngone,
 			    const struct resume_group *g)
 {
-	uint64_t event;
-	uint32_t next;
+	uint64_t event, doubt_event, own;
+	uint32_t next, doubt_index;
 
 	if ((uint32_t)g->id >= l->hdr->id_count ||
 	    l->slots[g->id].join != g->join)
@@ -487,13 +559,24 @@ static const char *unusable(const struct resume *res, const struct ledger *l,
 		if (g->vectors[v] < 0 || !fd_is_eventfd(g->vectors[v]))
 			return "is gone: its eventfds are not all in the fd "
 			       "store";
-	outq_mark_read(&l->slots[g->id].sent, &event, &next);
+	outq_mark_read(&l->slots[g->id].track.sent, &event, &next);
 	if (event < g->join || event > l->hdr->events)
 		return "is gone: its ledger entry is corrupt";
-	/* the last message may have gone out unrecorded: harmless twice
-	 * later on, but not in the handshake */
-	if (event == g->join && next < 3)
+	outq_mark_read(&l->slots[g->id].track.sending, &doubt_event,
+		       &doubt_index);
+	if (doubt_event > l->hdr->events)
+		return "is gone: its ledger entry is corrupt";
+	/* The message in doubt may have arrived or not. In another peer's
+	 * eventfds that is repaired (see the planner), but not in the
+	 * handshake, nor in its own eventfds: it cannot be told it left. */
+	if (doubt_event != g->join || event != g->join ||
+	    doubt_index < next || (doubt_index & OUTQ_NOT_SENT))
+		return NULL; /* not in its join, or surely sent, or not */
+	if (doubt_index < 3)
 		return "was in the middle of its handshake";
+	own = 3 + (uint64_t)res->vectors * present_at(l, gone, ngone, g->join);
+	if (doubt_index >= own && doubt_index - own < res->vectors)
+		return "was receiving its own eventfds";
 	return NULL;
 }
 
@@ -515,6 +598,7 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 {
 	uint32_t ids = l->hdr->id_count;
 	bool *grouped = calloc(ids, sizeof(*grouped));
+	const char **whys = calloc(res->group_count + 1, sizeof(*whys));
 	struct resume_gone *gone;
 	uint64_t *joins = NULL;
 	size_t ngone = 0;
@@ -523,8 +607,9 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 	gone = read_gone(l, &ngone);
 	if (gone)
 		joins = calloc(ngone + 1, sizeof(*joins));
-	if (!grouped || !gone || !joins) {
+	if (!grouped || !whys || !gone || !joins) {
 		free(grouped);
+		free(whys);
 		free(gone);
 		free(joins);
 		return -ENOMEM;
@@ -532,9 +617,13 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 	for (size_t i = 0; i < ngone; i++)
 		joins[i] = gone[i].join;
 	qsort(joins, ngone, sizeof(*joins), by_u64);
+	/* every verdict on the ledger as the crash left it, before any
+	 * departure below changes it */
+	for (size_t i = 0; i < res->group_count; i++)
+		whys[i] = unusable(res, l, gone, ngone, &res->groups[i]);
 	for (size_t i = 0; i < res->group_count; i++) {
 		struct resume_group *g = &res->groups[i];
-		const char *why = unusable(res, l, g);
+		const char *why = whys[i];
 
 		if (!why && has_left(joins, ngone, g->join))
 			why = "";
@@ -568,7 +657,8 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 
 			if (!usable[i])
 				continue;
-			outq_mark_read(&l->slots[g->id].sent, &event, &next);
+			outq_mark_read(&l->slots[g->id].track.sent, &event,
+				       &next);
 			if (l->hdr->forgotten <= event)
 				continue;
 			log_warning("peer %d was more than %d departures behind: "
@@ -580,6 +670,7 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 		}
 	} while (changed);
 	free(grouped);
+	free(whys);
 	free(gone);
 	free(joins);
 	return 0;
@@ -612,8 +703,10 @@ static int build_state(struct resume *res, struct ledger *l,
 		q->id = g->id;
 		q->join = g->join;
 		q->vectors = g->vectors;
-		outq_mark_read(&l->slots[g->id].sent, &q->sent_event,
+		outq_mark_read(&l->slots[g->id].track.sent, &q->sent_event,
 			       &q->sent_next);
+		outq_mark_read(&l->slots[g->id].track.sending,
+			       &q->sending_event, &q->sending_index);
 		group[n++] = i;
 	}
 	w.live = live;

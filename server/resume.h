@@ -17,14 +17,17 @@
  * now. So does a peer that was more than LEDGER_RING departures behind,
  * which cannot be brought up to date.
  *
- * A mark moves once its message is sent, so a message is never lost, but
- * one per peer can arrive twice: a process killed in sendmsg() dies when
- * the call returns, before the mark moves, and that is where a kill during
- * a burst of sends nearly always lands. Twice is harmless for an eventfd
- * (QEMU closes the extra one with a warning) or a departure, but not in
- * the handshake (version, id, memory): a peer that had not surely had all
- * three is not resumed; it sees the end of the connection, as it would if
- * any server died during its handshake.
+ * A process killed in sendmsg() dies as the call returns, before it moves
+ * the mark, and that is where a kill during a burst of sends nearly always
+ * lands: the message it was sending (outq.h: track->sending) may have
+ * arrived or not. A departure twice is harmless. An eventfd twice or
+ * missing would shift the receiver's vectors (it numbers them as they
+ * come): when that message is one of another peer's eventfds, that peer's
+ * departure and then all its eventfds again repair it, whatever arrived
+ * (resume.c). What cannot be repaired is that message in a peer's
+ * handshake (version, id, memory) or in its own eventfds: such a peer,
+ * which was joining when the server died, is not resumed; it sees the end
+ * of the connection, as it would if any server died during its handshake.
  */
 #pragma once
 
@@ -88,6 +91,8 @@ struct resume_live {
 	const int *vectors;
 	uint64_t sent_event;     /* its mark in the ledger */
 	uint32_t sent_next;
+	uint64_t sending_event;  /* and the message it was being sent */
+	uint32_t sending_index;
 };
 
 struct resume_gone {

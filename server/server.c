@@ -184,13 +184,15 @@ static void peer_drop(struct peer *p, int level, const char *fmt, ...)
 }
 
 /* Puts a new peer's eventfds, then its socket, in the fd store: the socket
- * last, so that a stored socket means its eventfds are there too. */
+ * last, so that a stored socket means its eventfds are there too. All or
+ * nothing, so that the store's count stays exact. */
 static void store_peer(struct peer *p)
 {
 	struct server *s = p->server;
 	struct fdstore *st = s->cfg.store;
 	unsigned int nvec = s->cfg.vectors;
 	char name[FDSTORE_NAME_MAX];
+	unsigned int added = 0;
 	int r = 0;
 
 	if (!st)
@@ -205,30 +207,29 @@ static void store_peer(struct peer *p)
 	for (unsigned int v = 0; v < nvec && r == 0; v++) {
 		fdstore_peer_name(name, sizeof(name), p->join, p->id, (int)v);
 		r = fdstore_add(st, p->vectors[v]->fd, name);
+		added += r == 0;
 	}
 	if (r == 0) {
 		fdstore_peer_name(name, sizeof(name), p->join, p->id, -1);
 		r = fdstore_add(st, p->sock, name);
 	}
-	p->stored = true; /* what went in must come out */
-	if (r < 0)
+	if (r < 0) {
+		fdstore_remove_peer(st, p->join, p->id, nvec, added);
 		log_warning("peer %d will not survive a crash of the server: "
 			    "cannot store its fds: %s", p->id, strerror(-r));
+		return;
+	}
+	p->stored = true;
 }
 
 static void unstore_peer(struct peer *p)
 {
 	struct server *s = p->server;
-	char name[FDSTORE_NAME_MAX];
 
 	if (!p->stored || !s->cfg.store)
 		return;
-	for (unsigned int v = 0; v < s->cfg.vectors; v++) {
-		fdstore_peer_name(name, sizeof(name), p->join, p->id, (int)v);
-		fdstore_remove(s->cfg.store, name);
-	}
-	fdstore_peer_name(name, sizeof(name), p->join, p->id, -1);
-	fdstore_remove(s->cfg.store, name);
+	fdstore_remove_peer(s->cfg.store, p->join, p->id, s->cfg.vectors,
+			    s->cfg.vectors + 1);
 	p->stored = false;
 }
 
@@ -475,7 +476,7 @@ static void peer_join(struct server *s, int sock)
 	s->stats.joins++;
 	join = p->join = ledger_join(s->cfg.ledger, id);
 	ledger_set_next_id(s->cfg.ledger, s->ids.next);
-	p->queue.mark = ledger_mark(s->cfg.ledger, id);
+	p->queue.track = ledger_track(s->cfg.ledger, id);
 	store_peer(p);
 
 	/* The order of QEMU's server, which QEMU's device relies on. A
@@ -929,7 +930,7 @@ static struct peer *restore_peer(struct server *s, struct fdmap *m,
 		.stored = sp->stored && s->cfg.store,
 	};
 	outq_init(&p->queue);
-	p->queue.mark = ledger_mark(s->cfg.ledger, p->id);
+	p->queue.track = ledger_track(s->cfg.ledger, p->id);
 	ids_claim(&s->ids, p->id, p);
 	link_peer(p);
 	m->kind[sp->sock] = FD_UNSEEN; /* the peer has it now */

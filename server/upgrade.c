@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "parse.h"
 #include "upgrade.h"
 
@@ -58,28 +58,20 @@ static void child(const char *exe, char **argv, int state, int status,
 	_exit(127);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Reads the child's report: 1 for "ready", 0 with its message or exit in
  * @err for anything else.
  */
 static int wait_report(int sock, pid_t pid, char *err, size_t errlen)
 {
-	long long deadline = now_ms() + UPGRADE_TIMEOUT_MS;
+	double deadline = loop_clock_ms() + UPGRADE_TIMEOUT_MS;
 	char msg[512];
 	size_t len = 0;
 	int wstatus;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = sock, .events = POLLIN };
-		long long left = deadline - now_ms();
+		double left = deadline - loop_clock_ms();
 		ssize_t n;
 
 		if (left <= 0) {
@@ -89,7 +81,7 @@ static int wait_report(int sock, pid_t pid, char *err, size_t errlen)
 			kill(pid, SIGKILL);
 			return 0;
 		}
-		if (poll(&pfd, 1, (int)left) <= 0)
+		if (poll(&pfd, 1, (int)left + 1) <= 0)
 			continue;
 		n = read(sock, msg + len, sizeof(msg) - 1 - len);
 		if (n < 0 && errno == EINTR)

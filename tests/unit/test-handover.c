@@ -436,7 +436,7 @@ static void test_ledger_refuses_what_is_not_one(void **state)
 	l.hdr->version = 9;
 	assert_int_equal(ledger_open(&other, dup(l.fd), err, sizeof(err)),
 			 -EINVAL);
-	assert_string_equal(err, "ledger version 9, this server reads version 1");
+	assert_string_equal(err, "ledger version 9, this server reads version 2");
 	l.hdr->version = LEDGER_VERSION;
 	l.hdr->next_id = 16;
 	assert_int_equal(ledger_open(&other, dup(l.fd), err, sizeof(err)),
