@@ -9,12 +9,18 @@ Departures are announced once, those while it was down included."""
 import os
 import re
 import signal
+import struct
 import unittest
 
 from ivshmem_test import (TestCase, FdStore, Peer, become_subreaper,
                           listening_socket, ring, wait_until)
 
 VECTORS = 2
+
+# server/ledger.c: a header page, then a slot per id: its join, then the
+# marks 'sending' and 'sent' (outq.h), each an event and a tag
+LEDGER_SLOTS = 4096
+LEDGER_SLOT = 40
 
 # an upgraded server becomes our child when its parent exits
 become_subreaper()
@@ -84,6 +90,76 @@ class Crash(TestCase):
             for k, i in leaves:
                 self.assertIn(("join", i), p.events[k + 1:],
                               f"peer {p.id}: {p.events}")
+
+    def stage_kill_in_sendmsg(self, peer_id, sent, sending):
+        """Sets peer @peer_id's marks in the stored ledger as a kill in
+        sendmsg() leaves them: @sent (event, next) recorded, and @sending
+        (event, index), the message that was on its way."""
+        def mark(event, n):
+            return struct.pack("<QQ", event, (event & 0xffffffff) << 32 | n)
+        passed = self.store.passed()
+        try:
+            fd = dict(passed)["ivshmem.ledger"]
+            os.pwrite(fd, mark(*sending) + mark(*sent),
+                      LEDGER_SLOTS + peer_id * LEDGER_SLOT + 8)
+        finally:
+            for _, fd in passed:
+                os.close(fd)
+
+    def test_the_message_in_doubt_is_repaired(self):
+        # Staged exactly: y joins while x reads nothing, the server dies,
+        # the ledger is set as if the kill had landed as it sent x y's
+        # eventfd 2, and x is given what such a kill lets through:
+        # eventfds 0, 1 and 2, not 3. Sent again from 2, x would hold 2
+        # twice, and its vector 3 would ring y's 2.
+        srv = self.start(vectors=4)
+        x, y = self.peer(srv, 4), self.peer(srv, 4)  # y's join: event 2
+        self.stored(3 + 2 * 5)
+        self.quiesce(srv)
+        self.crash(srv)
+        self.stage_kill_in_sendmsg(x.id, sent=(2, 2), sending=(2, 2))
+        for _ in range(3):
+            x.handle(x.recv())
+        value, fd = x.recv()
+        self.assertEqual(value, y.id)
+        os.close(fd)  # never went
+        srv = self.start(vectors=4, shm_name=srv.shm_name)
+        # y's departure, then all its eventfds again
+        srv.wait_log(r"resumed 2 peers from the fd store; 1 of them are "
+                     r"owed 5 messages")
+        x.wait_leave(y.id)
+        self.assertEqual(x.wait_join(y.id, 4), 4)
+        self.assertEqual(x.events, [("join", y.id), ("leave", y.id),
+                                    ("join", y.id)])
+        ring(x, y, 4)
+        self.assert_whole(4, x, y)
+        self.assert_no_departures(y)
+        # and the mark is where x is: a crash now owes nothing
+        self.quiesce(srv)
+        self.crash(srv)
+        srv = self.start(vectors=4, shm_name=srv.shm_name)
+        srv.wait_log(r"resumed 2 peers from the fd store; 0 of them are "
+                     r"owed 0 messages")
+        ring(x, y, 4)
+        self.assertEqual(srv.stop(), 0)
+
+    def test_a_peer_in_doubt_about_its_own_eventfds_is_not_resumed(self):
+        # y's join sent it the version, its id, the memory, x's eventfd
+        # (message 3), then its own (4): a kill on that one leaves y
+        # unable to tell whether it has it, and nobody can tell y it left
+        srv = self.start()
+        x, y = self.peer(srv), self.peer(srv)
+        self.stored(3 + 2 * 2)
+        self.quiesce(srv)
+        self.crash(srv)
+        self.stage_kill_in_sendmsg(y.id, sent=(2, 4), sending=(2, 4))
+        srv = self.start(shm_name=srv.shm_name)
+        srv.wait_log(r"peer 1 was receiving its own eventfds: announcing "
+                     r"its departure")
+        srv.wait_log(r"resumed 1 peers")
+        y.wait_closed()
+        x.wait_leave(y.id)
+        self.assertEqual(self.peer(srv).order, [x.id])
 
     def test_kill_9_keeps_every_peer_and_qemu(self):
         srv = self.start(vectors=VECTORS)
