@@ -740,6 +740,13 @@ static int build_state(struct resume *res, struct ledger *l,
 		sp->vectors = g->vectors;
 		g->vectors = NULL;
 		g->sock = -1;
+		for (size_t i = 0; i < sp->queue_len; i++)
+			if (sp->queue[i].index & OUTQ_RESET)
+				log_notice("peer %d was being sent peer %lld's "
+					   "eventfds: it gets that peer's "
+					   "departure, then all of them again",
+					   sp->id,
+					   (long long)sp->queue[i].value);
 		owed += sp->queue_len;
 		behind += sp->queue_len > 0;
 	}

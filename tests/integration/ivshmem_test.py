@@ -312,13 +312,23 @@ class FdStore:
         return {"NOTIFY_SOCKET": self.path, "FDSTORE": str(self.max)}
 
     def _run(self):
-        ucred = struct.calcsize("3i")
-        anc = socket.CMSG_SPACE(253 * 4) + socket.CMSG_SPACE(ucred)
         while True:
             r, _, _ = select.select([self.sock, self.reader], [], [])
             if self.reader in r:
                 return
-            data, cmsgs, _, _ = self.sock.recvmsg(4096, anc)
+            with self.lock:
+                self._receive()
+
+    def _receive(self):
+        """Takes the notifications waiting, under the lock."""
+        ucred = struct.calcsize("3i")
+        anc = socket.CMSG_SPACE(253 * 4) + socket.CMSG_SPACE(ucred)
+        while True:
+            try:
+                data, cmsgs, _, _ = self.sock.recvmsg(4096, anc,
+                                                      socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
             fds, pid = [], None
             for level, kind, payload in cmsgs:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -327,10 +337,8 @@ class FdStore:
                 elif (level == socket.SOL_SOCKET and
                       kind == socket.SCM_CREDENTIALS):
                     pid = struct.unpack("3i", payload[:ucred])[0]
-            lines = data.decode().split("\n")
-            with self.lock:
-                self._handle(pid, lines, fds)
-                self.lock.notify_all()
+            self._handle(pid, data.decode().split("\n"), fds)
+            self.lock.notify_all()
 
     def _handle(self, pid, lines, fds):
         name = next((l[7:] for l in lines if l.startswith("FDNAME=")),
@@ -379,8 +387,10 @@ class FdStore:
         """Duplicates of the stored fds that did not poll HUP or ERR, with
         their names, in the store's order (systemd 252's is newest first),
         at fd numbers above 4096 so that activation_command() can move
-        them to 3.. Close them after the server started."""
+        them to 3.. Close them after the server started. As systemd
+        does, it first takes what a server that died had sent."""
         with self.lock:
+            self._receive()
             keep = []
             for name, fd in self.stored:
                 p = select.poll()
