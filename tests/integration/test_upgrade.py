@@ -165,12 +165,14 @@ class FailedUpgrade(TestCase):
 
     def test_binary_that_never_answers_is_killed(self):
         srv, a, b = self.start()
-        self.replace_binary("#!/bin/sh\nexec sleep 60\n")
+        # a duration of its own, to tell its process from any other
+        duration = f"60.{os.getpid()}"
+        self.replace_binary(f"#!/bin/sh\nexec sleep {duration}\n")
         self.assert_failed_and_serving(
             srv, r"the new process did not report within 10 s: killed it",
             a, b, timeout=TIMEOUT + 5)
         # and it is gone: nothing of it is left
-        self.assertEqual(subprocess.run(["pgrep", "-f", "sleep 60"],
+        self.assertEqual(subprocess.run(["pgrep", "-f", f"sleep {duration}"],
                                         capture_output=True).stdout, b"")
 
     def test_settings_that_only_a_restart_can_change(self):
