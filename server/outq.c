@@ -3,7 +3,6 @@
  * A peer's outbound queue
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,22 +87,19 @@ int outq_flush(struct outq *q, int sock)
 {
 	while (q->len) {
 		struct outmsg *m = &q->ring[q->head];
-		bool reset = m->index & OUTQ_RESET;
 		int r;
 
-		if (q->track && !reset)
+		if (q->track)
 			outq_mark_set(&q->track->sending, m->event, m->index);
 		r = proto_send(sock, m->value, m->fd ? m->fd->fd : -1);
 		if (r < 0) {
-			if (q->track && !reset)
+			if (q->track)
 				outq_mark_set(&q->track->sending, m->event,
 					      m->index | OUTQ_NOT_SENT);
 			return r;
 		}
 		if (q->track)
-			outq_mark_set(&q->track->sent, m->event,
-				      reset ? m->index & ~OUTQ_RESET :
-					      m->index + 1);
+			outq_mark_set(&q->track->sent, m->event, m->index + 1);
 		fdref_put(m->fd);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->len--;
@@ -137,4 +133,31 @@ void outq_mark_read(const struct outq_mark *m, uint64_t *event,
 
 	*event = e + (uint32_t)((uint32_t)(tag >> 32) - (uint32_t)e);
 	*next = (uint32_t)tag;
+}
+
+void outq_track_read(const struct outq_track *t, uint64_t *event,
+		     uint32_t *next)
+{
+	uint64_t e;
+	uint32_t i;
+
+	outq_mark_read(&t->sent, event, next);
+	outq_mark_read(&t->sending, &e, &i);
+	if (!(i & OUTQ_NOT_SENT) &&
+	    (e > *event || (e == *event && i >= *next))) {
+		*event = e;
+		*next = i + 1;
+	}
+}
+
+void outq_track_settle(struct outq_track *t, uint64_t *event,
+		       uint32_t *next)
+{
+	uint64_t e;
+	uint32_t n;
+
+	outq_mark_read(&t->sent, &e, &n);
+	outq_track_read(t, event, next);
+	if (*event != e || *next != n)
+		outq_mark_set(&t->sent, *event, *next);
 }

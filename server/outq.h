@@ -47,23 +47,20 @@ struct outq_mark {
 };
 
 /*
- * A process killed in sendmsg() dies as the call returns, before it can
- * move the mark: the message it was sending may have arrived or not.
- * @sending names that message (its index, not index + 1), written before
- * the call: a crash leaves it ahead of @sent only if the message was on
- * its way. The resume planner (resume.c) repairs what it may have done.
+ * @sending names the message being sent (its index, not index + 1),
+ * written before sendmsg(); @sent moves past it after. A process killed
+ * in sendmsg() dies as the call returns, after the message went, and
+ * before it moves @sent: outq_track_read() takes such a message as
+ * delivered (see resume.h for why, and for the one case where that is
+ * wrong).
  */
 struct outq_track {
 	struct outq_mark sending;
 	struct outq_mark sent;
 };
 
-/* Real indices stay below 2^31 (3 + 2048 vectors x 65536 peers), which
- * leaves a bit for two flags. In a queued message's index: a message the
- * resume planner adds, outside the peer's stream, after which the mark is
- * set to (event, index without the flag), back to before a block it sends
- * again. In track->sending: sendmsg() failed, the message did not go. */
-#define OUTQ_RESET 0x80000000u
+/* In track->sending's index: sendmsg() failed, the message did not go.
+ * Real indices stay below 2^31 (3 + 2048 vectors x 65536 peers). */
 #define OUTQ_NOT_SENT 0x80000000u
 
 struct outq {
@@ -97,3 +94,11 @@ void outq_mark_set(struct outq_mark *m, uint64_t event, uint32_t next);
 /* Reads @m, also one written by a process that was killed mid-update. */
 void outq_mark_read(const struct outq_mark *m, uint64_t *event,
 		    uint32_t *next);
+/* Where @t's peer is in its stream, as outq_mark_read() puts it: past the
+ * message it was being sent when the process died, if any. */
+void outq_track_read(const struct outq_track *t, uint64_t *event,
+		     uint32_t *next);
+/* The same, and moves @sent there, so that a later failed send, which
+ * rewrites @sending, does not make the message delivered owed again. */
+void outq_track_settle(struct outq_track *t, uint64_t *event,
+		       uint32_t *next);

@@ -8,24 +8,16 @@
  * order, once per vector with its eventfds, then itself once per vector;
  * each later join sent it the newcomer's id once per vector with its
  * eventfds, each later departure the id alone. Its mark (event, next
- * index) says how far it got. The planner walks that stream from the mark
- * on and emits what a peer that is still there can still be sent.
- *
- * The message that was being sent when the server died (the one in doubt)
- * may have arrived or not. A receiver numbers a peer's eventfds in the
- * order they come, so one eventfd twice, or one missing, would shift the
- * vectors after it. When the message in doubt is one of a live peer's
- * eventfds, the planner sends that peer's departure, which clears whatever
- * the receiver has of it, then the whole block again: the same result
- * whatever arrived. The departure sets the mark back to the start of the
- * block (OUTQ_RESET), where the receiver then is. When it is one of a gone
- * peer's eventfds, the receiver is told that peer left.
+ * index) says how far it got (outq_track_read(): past the message it was
+ * being sent when the server died). The planner walks that stream from
+ * the mark on and emits what a peer that is still there can still be sent.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "access.h"
@@ -58,11 +50,8 @@ static int by_join(const void *a, const void *b, void *data)
 int resume_world_prepare(struct resume_world *w)
 {
 	w->gone_by_join = calloc(w->gone_count + 1, sizeof(*w->gone_by_join));
-	w->known = calloc(w->gone_count + 1, sizeof(*w->known));
-	if (!w->gone_by_join || !w->known) {
-		resume_world_deinit(w);
+	if (!w->gone_by_join)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < w->gone_count; i++)
 		w->gone_by_join[i] = i;
 	qsort_r(w->gone_by_join, w->gone_count, sizeof(size_t), by_join,
@@ -73,9 +62,7 @@ int resume_world_prepare(struct resume_world *w)
 void resume_world_deinit(struct resume_world *w)
 {
 	free(w->gone_by_join);
-	free(w->known);
 	w->gone_by_join = NULL;
-	w->known = NULL;
 }
 
 struct plan {
@@ -84,9 +71,6 @@ struct plan {
 	bool failed;
 	uint64_t event;   /* the mark: what was received */
 	uint32_t next;
-	bool doubt;       /* this one may have been received too: */
-	uint64_t doubt_event;
-	uint32_t doubt_index;
 };
 
 /* Whether message @index of @event is past the mark. */
@@ -95,26 +79,10 @@ static bool owed(const struct plan *pl, uint64_t event, uint32_t index)
 	return event > pl->event || (event == pl->event && index >= pl->next);
 }
 
-/* Whether the message in doubt is one of messages @first..@first+@n-1 of
- * @event. */
-static bool doubt_in(const struct plan *pl, uint64_t event, uint32_t first,
-		     unsigned int n)
-{
-	return pl->doubt && pl->doubt_event == event &&
-	       pl->doubt_index >= first && pl->doubt_index - first < n;
-}
-
-/* Whether some of those messages may have come through. */
-static bool some_received(const struct plan *pl, uint64_t event,
-			  uint32_t first, unsigned int n)
-{
-	return (n && !owed(pl, event, first)) || doubt_in(pl, event, first, n);
-}
-
-static void push(struct plan *pl, int64_t value, int fd, uint64_t event,
+static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
 		 uint32_t index)
 {
-	if (pl->failed)
+	if (pl->failed || !owed(pl, event, index))
 		return;
 	if (*pl->len == *pl->cap) {
 		size_t cap = *pl->cap ? *pl->cap * 2 : 16;
@@ -130,29 +98,6 @@ static void push(struct plan *pl, int64_t value, int fd, uint64_t event,
 	(*pl->msgs)[(*pl->len)++] = (struct server_msg){
 		.value = value, .fd = fd, .event = event, .index = index,
 	};
-}
-
-/* A message of the stream, if it is past the mark. */
-static void emit(struct plan *pl, int64_t value, int fd, uint64_t event,
-		 uint32_t index)
-{
-	if (owed(pl, event, index))
-		push(pl, value, fd, event, index);
-}
-
-/* Peer @id's eventfds, messages @first.. of @event; whole again after its
- * departure when the message in doubt is among them (see the top). */
-static void emit_block(struct plan *pl, int id, const int *vectors,
-		       unsigned int nvec, uint64_t event, uint32_t first)
-{
-	if (doubt_in(pl, event, first, nvec)) {
-		push(pl, id, -1, event, OUTQ_RESET | first);
-		for (unsigned int v = 0; v < nvec; v++)
-			push(pl, id, vectors[v], event, first + v);
-		return;
-	}
-	for (unsigned int v = 0; v < nvec; v++)
-		emit(pl, id, vectors[v], event, first + v);
 }
 
 /* The first of @n items of @size bytes, sorted by the uint64_t at @offset
@@ -190,12 +135,36 @@ static size_t first_join(const struct resume_world *w, uint64_t event)
 			  offsetof(struct resume_live, join), event);
 }
 
+/* The first gone peer, by join, that joined at or after @event. */
+static size_t first_gone_join(const struct resume_world *w, uint64_t event)
+{
+	size_t lo = 0, hi = w->gone_count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->gone[w->gone_by_join[mid]].join < event)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Peer @id's eventfds (@vectors, or the stand-in when it is gone), as
+ * messages @first.. of @event. */
+static void emit_block(struct plan *pl, const struct resume_world *w, int id,
+		       const int *vectors, uint64_t event, uint32_t first)
+{
+	for (unsigned int v = 0; v < w->vectors; v++)
+		emit(pl, id, vectors ? vectors[v] : w->stand_in, event,
+		     first + v);
+}
+
 /* Event J: the header, the peers there at J, then its own eventfds. */
-static void plan_burst(struct resume_world *w, size_t p, struct plan *pl,
-		       uint64_t stamp)
+static void plan_burst(const struct resume_world *w, size_t p, struct plan *pl)
 {
 	const struct resume_live *me = &w->live[p];
-	unsigned int nvec = w->vectors;
 	uint64_t j = me->join;
 	size_t li = 0, gi = 0;
 	uint32_t index = 3;
@@ -207,77 +176,62 @@ static void plan_burst(struct resume_world *w, size_t p, struct plan *pl,
 	for (;;) {
 		const struct resume_gone *g = NULL;
 
-		while (gi < w->gone_count) {
-			g = &w->gone[w->gone_by_join[gi]];
-			if (g->join >= j || g->leave > j)
-				break;
+		while (gi < w->gone_count &&
+		       w->gone[w->gone_by_join[gi]].join < j &&
+		       w->gone[w->gone_by_join[gi]].leave < j)
 			gi++; /* had left before J */
-		}
-		if (gi == w->gone_count || g->join >= j)
-			g = NULL;
+		if (gi < w->gone_count && w->gone[w->gone_by_join[gi]].join < j)
+			g = &w->gone[w->gone_by_join[gi]];
 		if (li < p && (!g || w->live[li].join < g->join)) {
 			const struct resume_live *q = &w->live[li++];
 
-			emit_block(pl, q->id, q->vectors, nvec, j, index);
-			index += nvec;
+			emit_block(pl, w, q->id, q->vectors, j, index);
 		} else if (g) {
-			/* it knows g if some of g's eventfds came through */
-			if (some_received(pl, j, index, nvec))
-				w->known[w->gone_by_join[gi]] = stamp;
+			emit_block(pl, w, g->id, NULL, j, index);
 			gi++;
-			index += nvec;
 		} else {
 			break;
 		}
+		index += w->vectors;
 	}
-	for (unsigned int v = 0; v < nvec; v++, index++)
-		emit(pl, me->id, me->vectors[v], j, index);
+	emit_block(pl, w, me->id, me->vectors, j, index);
 }
 
-int resume_plan(struct resume_world *w, size_t p, struct server_msg **msgs,
-		size_t *len, size_t *cap)
+int resume_plan(const struct resume_world *w, size_t p,
+		struct server_msg **msgs, size_t *len, size_t *cap)
 {
 	const struct resume_live *me = &w->live[p];
 	struct plan pl = { .msgs = msgs, .len = len, .cap = cap,
-			   .event = me->sent_event, .next = me->sent_next,
-			   .doubt_event = me->sending_event,
-			   .doubt_index = me->sending_index };
-	uint64_t stamp = p + 1, j = me->join;
-	size_t li, gi;
+			   .event = me->sent_event, .next = me->sent_next };
+	/* the later events from the one at the mark, in order: joins, of
+	 * live peers or gone ones, and departures */
+	uint64_t from = pl.event > me->join ? pl.event : me->join + 1;
+	size_t li = first_join(w, from), gj = first_gone_join(w, from);
+	size_t gl = first_leave(w, from);
 
-	/* in doubt unless it surely went (the mark is past it) or did not */
-	pl.doubt = !(me->sending_index & OUTQ_NOT_SENT) &&
-		   owed(&pl, me->sending_event, me->sending_index);
-	if (pl.event == j)
-		plan_burst(w, p, &pl, stamp);
-	/* Of the gone it may not have been told of (all were there at J or
-	 * came after): did it get any of their eventfds? Without vectors
-	 * there are none to miss, and it hears of every departure. */
-	for (gi = first_leave(w, pl.event); gi < w->gone_count; gi++) {
-		const struct resume_gone *g = &w->gone[gi];
+	if (pl.event == me->join)
+		plan_burst(w, p, &pl);
+	for (;;) {
+		uint64_t live = li < w->live_count ? w->live[li].join : UINT64_MAX;
+		uint64_t gone_join = gj < w->gone_count ?
+			w->gone[w->gone_by_join[gj]].join : UINT64_MAX;
+		uint64_t gone_leave = gl < w->gone_count ?
+			w->gone[gl].leave : UINT64_MAX;
 
-		if (w->vectors == 0 ||
-		    (g->join < j ? pl.event > j :
-				   some_received(&pl, g->join, 0, w->vectors)))
-			w->known[gi] = stamp;
-	}
-	/* the later events, in order: joins of live peers, departures */
-	li = first_join(w, pl.event);
-	if (li <= p)
-		li = p + 1;
-	gi = first_leave(w, pl.event);
-	while (li < w->live_count || gi < w->gone_count) {
-		if (gi == w->gone_count ||
-		    (li < w->live_count && w->live[li].join < w->gone[gi].leave)) {
+		if (live < gone_join && live < gone_leave) {
 			const struct resume_live *q = &w->live[li++];
 
-			emit_block(&pl, q->id, q->vectors, w->vectors, q->join, 0);
-		} else {
-			const struct resume_gone *g = &w->gone[gi];
+			emit_block(&pl, w, q->id, q->vectors, q->join, 0);
+		} else if (gone_join < gone_leave) {
+			const struct resume_gone *g = &w->gone[w->gone_by_join[gj++]];
 
-			if (w->known[gi] == stamp)
-				emit(&pl, g->id, -1, g->leave, 0);
-			gi++;
+			emit_block(&pl, w, g->id, NULL, g->join, 0);
+		} else if (gone_leave != UINT64_MAX) {
+			const struct resume_gone *g = &w->gone[gl++];
+
+			emit(&pl, g->id, -1, g->leave, 0);
+		} else {
+			break;
 		}
 	}
 	return pl.failed ? -ENOMEM : 0;
@@ -525,28 +479,13 @@ static bool has_left(const uint64_t *joins, size_t n, uint64_t join)
 	return bsearch(&join, joins, n, sizeof(*joins), by_u64) != NULL;
 }
 
-/* How many peers were there when event @j happened: those the ledger
- * has as there that joined before, and those that left since. */
-static size_t present_at(const struct ledger *l, const struct resume_gone *gone,
-			 size_t ngone, uint64_t j)
-{
-	size_t n = 0;
-
-	for (uint32_t id = 0; id < l->hdr->id_count; id++)
-		n += l->slots[id].join && l->slots[id].join < j;
-	for (size_t i = 0; i < ngone; i++)
-		n += gone[i].join < j && gone[i].leave > j;
-	return n;
-}
-
 /* Why a stored peer cannot be resumed, or NULL; "" when the ledger does
  * not have it as there (it left, or its id went to another). */
 static const char *unusable(const struct resume *res, const struct ledger *l,
-			    const struct resume_gone *gone, size_t ngone,
 			    const struct resume_group *g)
 {
-	uint64_t event, doubt_event, own;
-	uint32_t next, doubt_index;
+	uint64_t event;
+	uint32_t next;
 
 	if ((uint32_t)g->id >= l->hdr->id_count ||
 	    l->slots[g->id].join != g->join)
@@ -559,24 +498,9 @@ static const char *unusable(const struct resume *res, const struct ledger *l,
 		if (g->vectors[v] < 0 || !fd_is_eventfd(g->vectors[v]))
 			return "is gone: its eventfds are not all in the fd "
 			       "store";
-	outq_mark_read(&l->slots[g->id].track.sent, &event, &next);
+	outq_track_read(&l->slots[g->id].track, &event, &next);
 	if (event < g->join || event > l->hdr->events)
 		return "is gone: its ledger entry is corrupt";
-	outq_mark_read(&l->slots[g->id].track.sending, &doubt_event,
-		       &doubt_index);
-	if (doubt_event > l->hdr->events)
-		return "is gone: its ledger entry is corrupt";
-	/* The message in doubt may have arrived or not. In another peer's
-	 * eventfds that is repaired (see the planner), but not in the
-	 * handshake, nor in its own eventfds: it cannot be told it left. */
-	if (doubt_event != g->join || event != g->join ||
-	    doubt_index < next || (doubt_index & OUTQ_NOT_SENT))
-		return NULL; /* not in its join, or surely sent, or not */
-	if (doubt_index < 3)
-		return "was in the middle of its handshake";
-	own = 3 + (uint64_t)res->vectors * present_at(l, gone, ngone, g->join);
-	if (doubt_index >= own && doubt_index - own < res->vectors)
-		return "was receiving its own eventfds";
 	return NULL;
 }
 
@@ -598,7 +522,6 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 {
 	uint32_t ids = l->hdr->id_count;
 	bool *grouped = calloc(ids, sizeof(*grouped));
-	const char **whys = calloc(res->group_count + 1, sizeof(*whys));
 	struct resume_gone *gone;
 	uint64_t *joins = NULL;
 	size_t ngone = 0;
@@ -607,9 +530,8 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 	gone = read_gone(l, &ngone);
 	if (gone)
 		joins = calloc(ngone + 1, sizeof(*joins));
-	if (!grouped || !whys || !gone || !joins) {
+	if (!grouped || !gone || !joins) {
 		free(grouped);
-		free(whys);
 		free(gone);
 		free(joins);
 		return -ENOMEM;
@@ -617,13 +539,9 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 	for (size_t i = 0; i < ngone; i++)
 		joins[i] = gone[i].join;
 	qsort(joins, ngone, sizeof(*joins), by_u64);
-	/* every verdict on the ledger as the crash left it, before any
-	 * departure below changes it */
-	for (size_t i = 0; i < res->group_count; i++)
-		whys[i] = unusable(res, l, gone, ngone, &res->groups[i]);
 	for (size_t i = 0; i < res->group_count; i++) {
 		struct resume_group *g = &res->groups[i];
-		const char *why = whys[i];
+		const char *why = unusable(res, l, g);
 
 		if (!why && has_left(joins, ngone, g->join))
 			why = "";
@@ -657,8 +575,7 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 
 			if (!usable[i])
 				continue;
-			outq_mark_read(&l->slots[g->id].track.sent, &event,
-				       &next);
+			outq_track_read(&l->slots[g->id].track, &event, &next);
 			if (l->hdr->forgotten <= event)
 				continue;
 			log_warning("peer %d was more than %d departures behind: "
@@ -670,18 +587,28 @@ static int sort_out(struct resume *res, struct ledger *l, bool *usable)
 		}
 	} while (changed);
 	free(grouped);
-	free(whys);
 	free(gone);
 	free(joins);
 	return 0;
 }
 
+/* Whether a message queued in @st carries @fd. */
+static bool queued(const struct server_state *st, int fd)
+{
+	for (size_t k = 0; k < st->peer_count; k++)
+		for (size_t i = 0; i < st->peers[k].queue_len; i++)
+			if (st->peers[k].queue[i].fd == fd)
+				return true;
+	return false;
+}
+
 /* The state's peers take their fds from @res only once every plan is
- * made: on failure, @res still has them all. */
+ * made: on failure, @res still has them all. The stand-in for gone
+ * peers' eventfds is the state's if a message carries it. */
 static int build_state(struct resume *res, struct ledger *l,
 		       const bool *usable, struct server_state *st)
 {
-	struct resume_world w = { .vectors = res->vectors };
+	struct resume_world w = { .vectors = res->vectors, .stand_in = -1 };
 	struct resume_live *live;
 	struct resume_gone *gone;
 	size_t *group;
@@ -694,6 +621,11 @@ static int build_state(struct resume *res, struct ledger *l,
 	gone = read_gone(l, &w.gone_count);
 	if (!live || !group || !st->peers || !gone)
 		goto out;
+	w.stand_in = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w.stand_in < 0) {
+		r = -errno;
+		goto out;
+	}
 	for (size_t i = 0; i < res->group_count; i++) {
 		struct resume_group *g = &res->groups[i];
 		struct resume_live *q = &live[n];
@@ -703,10 +635,8 @@ static int build_state(struct resume *res, struct ledger *l,
 		q->id = g->id;
 		q->join = g->join;
 		q->vectors = g->vectors;
-		outq_mark_read(&l->slots[g->id].track.sent, &q->sent_event,
-			       &q->sent_next);
-		outq_mark_read(&l->slots[g->id].track.sending,
-			       &q->sending_event, &q->sending_index);
+		outq_track_settle(&l->slots[g->id].track, &q->sent_event,
+				  &q->sent_next);
 		group[n++] = i;
 	}
 	w.live = live;
@@ -740,13 +670,6 @@ static int build_state(struct resume *res, struct ledger *l,
 		sp->vectors = g->vectors;
 		g->vectors = NULL;
 		g->sock = -1;
-		for (size_t i = 0; i < sp->queue_len; i++)
-			if (sp->queue[i].index & OUTQ_RESET)
-				log_notice("peer %d was being sent peer %lld's "
-					   "eventfds: it gets that peer's "
-					   "departure, then all of them again",
-					   sp->id,
-					   (long long)sp->queue[i].value);
 		owed += sp->queue_len;
 		behind += sp->queue_len > 0;
 	}
@@ -755,6 +678,8 @@ static int build_state(struct resume *res, struct ledger *l,
 		   "%zu messages", n, behind, owed);
 	r = 0;
 out:
+	if (w.stand_in >= 0 && (r < 0 || !queued(st, w.stand_in)))
+		close(w.stand_in);
 	resume_world_deinit(&w);
 	free(live);
 	free(group);

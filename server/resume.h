@@ -8,26 +8,27 @@
  * on from where it was. It then gets, in order and with the events they
  * belong to, the messages it had not received, as the ledger works them
  * out from the order of events, with one difference: the eventfds of a
- * peer that has left are gone, so such a peer's join is not sent again.
- * Whoever had received some of it is told that the peer left; whoever had
- * received none of it hears of neither.
+ * peer that has left are gone, so such a peer's join comes with a
+ * stand-in, an eventfd nobody reads, before its departure. Every peer so
+ * hears of every join and departure, in order, as without the crash:
+ * QEMU frees a peer's eventfds at its departure, and a departure of a peer
+ * it did not know would free them twice.
  *
  * A peer whose fds are not all there (it left while the server was down,
  * or the server died before storing them) has left: the others hear it
  * now. So does a peer that was more than LEDGER_RING departures behind,
  * which cannot be brought up to date.
  *
- * A process killed in sendmsg() dies as the call returns, before it moves
- * the mark, and that is where a kill during a burst of sends nearly always
- * lands: the message it was sending (outq.h: track->sending) may have
- * arrived or not. A departure twice is harmless. An eventfd twice or
- * missing would shift the receiver's vectors (it numbers them as they
- * come): when that message is one of another peer's eventfds, that peer's
- * departure and then all its eventfds again repair it, whatever arrived
- * (resume.c). What cannot be repaired is that message in a peer's
- * handshake (version, id, memory) or in its own eventfds: such a peer,
- * which was joining when the server died, is not resumed; it sees the end
- * of the connection, as it would if any server died during its handshake.
+ * The ledger names the message each peer was being sent (outq.h), and a
+ * process killed in sendmsg() dies as the call returns, after the message
+ * went: the message the server was sending when it died is taken as
+ * delivered, not sent again. Sending it again would be worse than rare:
+ * QEMU 7.2 frees a peer's eventfds at its departure and writes into the
+ * freed memory if eventfds for that id come again, and frees them twice
+ * on a second departure; an eventfd twice shifts the receiver's vectors
+ * (it numbers them as they come). It is wrong only when the kill lands in
+ * the few instructions between naming the message and the call: the peer
+ * is then one message short.
  */
 #pragma once
 
@@ -91,8 +92,6 @@ struct resume_live {
 	const int *vectors;
 	uint64_t sent_event;     /* its mark in the ledger */
 	uint32_t sent_next;
-	uint64_t sending_event;  /* and the message it was being sent */
-	uint32_t sending_index;
 };
 
 struct resume_gone {
@@ -103,13 +102,12 @@ struct resume_gone {
 
 struct resume_world {
 	unsigned int vectors;
+	int stand_in;                   /* an eventfd for gone peers' eventfds */
 	size_t live_count;
 	const struct resume_live *live; /* by join */
 	size_t gone_count;
 	const struct resume_gone *gone; /* by leave */
-	/* scratch, from resume_world_prepare() */
-	size_t *gone_by_join;
-	uint64_t *known;                /* known[g] == mark: live[p] knew g */
+	size_t *gone_by_join;           /* from resume_world_prepare() */
 };
 
 int resume_world_prepare(struct resume_world *w);
@@ -118,5 +116,5 @@ void resume_world_deinit(struct resume_world *w);
  * The messages w->live[@p] is owed (see the top of this file), appended to
  * *@msgs (*@len of them, *@cap allocated). 0 or -ENOMEM.
  */
-int resume_plan(struct resume_world *w, size_t p, struct server_msg **msgs,
-		size_t *len, size_t *cap);
+int resume_plan(const struct resume_world *w, size_t p,
+		struct server_msg **msgs, size_t *len, size_t *cap);

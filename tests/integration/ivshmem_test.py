@@ -110,12 +110,6 @@ class ProtocolError(AssertionError):
 class Peer:
     """A client of an ivshmem server, written from the protocol spec."""
 
-    # A server resumed after a crash may announce the departure of a peer
-    # this one never heard of: the repair of a message in doubt (the
-    # server's resume.c). QEMU and libivshmem ignore it; so can tests of
-    # crashes, which set this.
-    unknown_departures_ok = False
-
     def __init__(self, path, vectors=None, keep_fds=True, connect=True):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -183,9 +177,6 @@ class Peer:
             self.own.append(fd)
             return
         if fd is None:
-            if value not in self.peers and self.unknown_departures_ok:
-                self.events.append(("leave-unknown", value))
-                return
             if value not in self.peers:
                 raise ProtocolError(f"departure of unknown peer {value}")
             fds = self.peers.pop(value)
