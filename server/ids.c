@@ -25,19 +25,26 @@ void ids_deinit(struct ids *ids)
 	ids->count = ids->used = ids->next = 0;
 }
 
-int ids_alloc(struct ids *ids, void *owner)
+int ids_alloc_where(struct ids *ids, void *owner,
+		    bool (*fit)(int id, void *data), void *data)
 {
-	int id;
+	uint32_t id = ids->next;
 
 	if (ids->used == ids->count)
 		return -ENOSPC;
-	while (ids->owner[ids->next])
-		ids->next = (ids->next + 1) % ids->count;
-	id = (int)ids->next;
-	ids->owner[id] = owner;
-	ids->used++;
-	ids->next = (ids->next + 1) % ids->count;
-	return id;
+	for (uint32_t n = 0; n < ids->count; n++, id = (id + 1) % ids->count)
+		if (!ids->owner[id] && (!fit || fit((int)id, data))) {
+			ids->owner[id] = owner;
+			ids->used++;
+			ids->next = (id + 1) % ids->count;
+			return (int)id;
+		}
+	return -ENOSPC;
+}
+
+int ids_alloc(struct ids *ids, void *owner)
+{
+	return ids_alloc_where(ids, owner, NULL, NULL);
 }
 
 void ids_free(struct ids *ids, int id)

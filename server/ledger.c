@@ -190,6 +190,7 @@ uint64_t ledger_leave(struct ledger *l, int id)
 	if (k + 1 >= h->ring_size)
 		SET(h->forgotten, l->ring[(k + 1) % h->ring_size].leave);
 	SET(h->departures, k + 1);
+	SET(slot->left, e);
 	SET(slot->join, 0);
 	return e;
 }
@@ -197,6 +198,11 @@ uint64_t ledger_leave(struct ledger *l, int id)
 struct outq_track *ledger_track(struct ledger *l, int id)
 {
 	return &l->slots[id].track;
+}
+
+uint64_t ledger_left(const struct ledger *l, int id)
+{
+	return l->slots[id].left;
 }
 
 void ledger_set_next_id(struct ledger *l, uint32_t next)

@@ -33,6 +33,7 @@ enum {
 
 struct ledger_slot {
 	uint64_t join;          /* the event of its join; 0: the id is free */
+	uint64_t left;          /* the event of its last departure, or 0 */
 	struct outq_track track; /* what was sent to it */
 };
 
@@ -84,6 +85,8 @@ uint64_t ledger_join(struct ledger *l, int id);
 /* Numbers the departure of @id, records it in the ring, frees the slot. */
 uint64_t ledger_leave(struct ledger *l, int id);
 struct outq_track *ledger_track(struct ledger *l, int id);
+/* The event of the last departure of a peer with id @id, or 0. */
+uint64_t ledger_left(const struct ledger *l, int id);
 void ledger_set_next_id(struct ledger *l, uint32_t next);
 void ledger_set_flags(struct ledger *l, uint32_t flags, bool on);
 /* The POSIX object this server created (and unlinks at exit), or NULL. */

@@ -430,6 +430,19 @@ static void link_peer(struct peer *p)
 	s->peers++;
 }
 
+/*
+ * Whether no peer still connected saw a peer with @id leave. QEMU (7.2 at
+ * least) frees a peer's eventfds at its departure and keeps the pointer:
+ * eventfds for that id afterwards go into freed memory and crash it. The
+ * oldest peer joined first: a departure before its join, none saw.
+ */
+static bool unseen_departure(int id, void *data)
+{
+	const struct server *s = data;
+
+	return !s->first || ledger_left(s->cfg.ledger, id) < s->first->join;
+}
+
 static void peer_join(struct server *s, int sock)
 {
 	unsigned int nvec = s->cfg.vectors;
@@ -458,7 +471,11 @@ static void peer_join(struct server *s, int sock)
 	p->gid = cred.gid;
 	p->id = -1;
 	outq_init(&p->queue);
-	id = ids_alloc(&s->ids, p);
+	id = ids_alloc_where(&s->ids, p, unseen_departure, s);
+	if (id < 0 && (id = ids_alloc(&s->ids, p)) >= 0)
+		log_warning("peer id %d is given again while peers that saw it "
+			    "leave are connected: a QEMU 7.2 among them would "
+			    "crash (see --max-id)", id);
 	if (id < 0) {
 		log_error("no free peer id: refusing a client");
 		goto refuse;

@@ -20,10 +20,11 @@ from ivshmem_test import (TestCase, FdStore, Peer, become_subreaper,
 
 VECTORS = 2
 
-# server/ledger.c: a header page, then a slot per id: its join, then the
-# marks 'sending' and 'sent' (outq.h), each an event and a tag
+# server/ledger.c: a header page, then a slot per id: its join, its last
+# departure, then the marks 'sending' and 'sent' (outq.h), each an event
+# and a tag
 LEDGER_SLOTS = 4096
-LEDGER_SLOT = 40
+LEDGER_SLOT = 48
 
 # an upgraded server becomes our child when its parent exits
 become_subreaper()
@@ -89,7 +90,7 @@ class Crash(TestCase):
         try:
             fd = dict(passed)["ivshmem.ledger"]
             os.pwrite(fd, mark(*sending) + mark(*sent),
-                      LEDGER_SLOTS + peer_id * LEDGER_SLOT + 8)
+                      LEDGER_SLOTS + peer_id * LEDGER_SLOT + 16)
         finally:
             for _, fd in passed:
                 os.close(fd)

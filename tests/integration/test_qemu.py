@@ -7,7 +7,7 @@ import os
 import unittest
 
 from ivshmem_test import (TestCase, Qemu, BAR0, BAR2, eventfd_kick,
-                          eventfd_read, eventfd_pending)
+                          eventfd_read, eventfd_pending, wait_until)
 
 
 class QemuPeer(TestCase):
@@ -57,6 +57,28 @@ class QemuPeer(TestCase):
         q.quit()
         host.wait_leave(1)
         srv.wait_log(r"peer 1 left")
+
+    def test_an_id_qemu_saw_leave_is_not_given_again(self):
+        # QEMU 7.2 frees a peer's eventfds at its departure and writes into
+        # them when that id comes back: another free id is given instead
+        srv = self.server("--max-id", "3")
+        p0, p1 = self.peer(srv), self.peer(srv)
+        p1.close()
+        p0.wait_leave(1)  # before QEMU came: harmless to give again
+        q = self.qemu(srv, 1)
+        self.assertEqual(q.iv_position(), 2)
+        p3 = self.peer(srv)
+        p3.close()
+        p0.wait_leave(3)
+        p0.close()
+        srv.wait_log(r"peer 0 left")
+        # round robin would give 0, which QEMU saw leave
+        new = self.peer(srv)
+        self.assertEqual(new.id, 1)
+        wait_until(lambda: q.ring(1, 0) or eventfd_pending(new.own[0]),
+                   what="QEMU ringing the newcomer")
+        self.assertEqual(eventfd_read(new.own[0]), 1)
+        self.assertNotIn("given again", srv.log())
 
     def test_two_qemus_ring_each_other(self):
         srv = self.server(vectors=2)

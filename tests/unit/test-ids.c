@@ -3,6 +3,7 @@
  * Unit tests of the peer id allocator and the outbound queue
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +37,32 @@ static void test_sequence(void **state)
 	assert_null(ids_owner(&ids, 1));
 	assert_null(ids_owner(&ids, -1));
 	assert_null(ids_owner(&ids, PROTO_ID_COUNT));
+	ids_deinit(&ids);
+}
+
+static bool odd(int id, void *data)
+{
+	(void)data;
+	return id % 2;
+}
+
+/* The next fit free id, round-robin; none fit: -ENOSPC, nothing taken. */
+static void test_only_fit_ids(void **state)
+{
+	struct ids ids;
+
+	assert_int_equal(ids_init(&ids, 8), 0);
+	assert_int_equal(ids_alloc_where(&ids, &owner[0], odd, NULL), 1);
+	assert_int_equal(ids_alloc_where(&ids, &owner[1], odd, NULL), 3);
+	assert_int_equal(ids_alloc(&ids, &owner[2]), 4);
+	assert_int_equal(ids_alloc_where(&ids, &owner[3], odd, NULL), 5);
+	assert_int_equal(ids_alloc_where(&ids, &owner[4], odd, NULL), 7);
+	/* wrapped: 1 is free again, 0 is free but unfit */
+	ids_free(&ids, 1);
+	assert_int_equal(ids_alloc_where(&ids, &owner[5], odd, NULL), 1);
+	assert_int_equal(ids_alloc_where(&ids, &owner[6], odd, NULL), -ENOSPC);
+	assert_int_equal(ids.used, 5);
+	assert_int_equal(ids_alloc(&ids, &owner[6]), 2);
 	ids_deinit(&ids);
 }
 
@@ -161,6 +188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequence),
 		cmocka_unit_test(test_wraps_and_skips_live_ids),
+		cmocka_unit_test(test_only_fit_ids),
 		cmocka_unit_test(test_full_range),
 		cmocka_unit_test(test_outq),
 		cmocka_unit_test(test_outq_deinit_drops_refs),
