@@ -38,11 +38,10 @@ struct resume_group {
 
 /* -- the planner ---------------------------------------------------------- */
 
-static int by_join(const void *a, const void *b, void *data)
+static int by_join(const void *a, const void *b)
 {
-	const struct resume_gone *gone = data;
-	uint64_t x = gone[*(const size_t *)a].join;
-	uint64_t y = gone[*(const size_t *)b].join;
+	uint64_t x = ((const struct resume_gone *)a)->join;
+	uint64_t y = ((const struct resume_gone *)b)->join;
 
 	return x < y ? -1 : x > y;
 }
@@ -52,10 +51,8 @@ int resume_world_prepare(struct resume_world *w)
 	w->gone_by_join = calloc(w->gone_count + 1, sizeof(*w->gone_by_join));
 	if (!w->gone_by_join)
 		return -ENOMEM;
-	for (size_t i = 0; i < w->gone_count; i++)
-		w->gone_by_join[i] = i;
-	qsort_r(w->gone_by_join, w->gone_count, sizeof(size_t), by_join,
-		(void *)w->gone);
+	memcpy(w->gone_by_join, w->gone, w->gone_count * sizeof(*w->gone));
+	qsort(w->gone_by_join, w->gone_count, sizeof(*w->gone), by_join);
 	return 0;
 }
 
@@ -138,17 +135,8 @@ static size_t first_join(const struct resume_world *w, uint64_t event)
 /* The first gone peer, by join, that joined at or after @event. */
 static size_t first_gone_join(const struct resume_world *w, uint64_t event)
 {
-	size_t lo = 0, hi = w->gone_count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (w->gone[w->gone_by_join[mid]].join < event)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return first_from(w->gone_by_join, w->gone_count, sizeof(*w->gone),
+			  offsetof(struct resume_gone, join), event);
 }
 
 /* Peer @id's eventfds (@vectors, or the stand-in when it is gone), as
@@ -176,12 +164,11 @@ static void plan_burst(const struct resume_world *w, size_t p, struct plan *pl)
 	for (;;) {
 		const struct resume_gone *g = NULL;
 
-		while (gi < w->gone_count &&
-		       w->gone[w->gone_by_join[gi]].join < j &&
-		       w->gone[w->gone_by_join[gi]].leave < j)
+		while (gi < w->gone_count && w->gone_by_join[gi].join < j &&
+		       w->gone_by_join[gi].leave < j)
 			gi++; /* had left before J */
-		if (gi < w->gone_count && w->gone[w->gone_by_join[gi]].join < j)
-			g = &w->gone[w->gone_by_join[gi]];
+		if (gi < w->gone_count && w->gone_by_join[gi].join < j)
+			g = &w->gone_by_join[gi];
 		if (li < p && (!g || w->live[li].join < g->join)) {
 			const struct resume_live *q = &w->live[li++];
 
@@ -214,7 +201,7 @@ int resume_plan(const struct resume_world *w, size_t p,
 	for (;;) {
 		uint64_t live = li < w->live_count ? w->live[li].join : UINT64_MAX;
 		uint64_t gone_join = gj < w->gone_count ?
-			w->gone[w->gone_by_join[gj]].join : UINT64_MAX;
+			w->gone_by_join[gj].join : UINT64_MAX;
 		uint64_t gone_leave = gl < w->gone_count ?
 			w->gone[gl].leave : UINT64_MAX;
 
@@ -223,7 +210,7 @@ int resume_plan(const struct resume_world *w, size_t p,
 
 			emit_block(&pl, w, q->id, q->vectors, q->join, 0);
 		} else if (gone_join < gone_leave) {
-			const struct resume_gone *g = &w->gone[w->gone_by_join[gj++]];
+			const struct resume_gone *g = &w->gone_by_join[gj++];
 
 			emit_block(&pl, w, g->id, NULL, g->join, 0);
 		} else if (gone_leave != UINT64_MAX) {

@@ -107,7 +107,8 @@ struct resume_world {
 	const struct resume_live *live; /* by join */
 	size_t gone_count;
 	const struct resume_gone *gone; /* by leave */
-	size_t *gone_by_join;           /* from resume_world_prepare() */
+	/* the same by join, from resume_world_prepare() */
+	struct resume_gone *gone_by_join;
 };
 
 int resume_world_prepare(struct resume_world *w);
